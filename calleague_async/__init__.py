@@ -1,0 +1,55 @@
+"""calleague-async: the async Python SDK for the Calleague voice-assistant API.
+
+>>> import calleague_async as ca
+>>> async with ca.AsyncSession() as s:          # key from CALLEAGUE_API_KEY
+...     async for call in s.calls.list(status="completed"):
+...         print(call.call_id, call.duration_sec)
+"""
+
+from calleague_async._client import AsyncSession
+from calleague_async._pagination import AsyncPager
+from calleague_async._version import __version__
+from calleague_async.errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    CalleagueError,
+    ConfigurationError,
+    ConflictError,
+    InvalidResponseError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    UnprocessableEntityError,
+    ValidationError,
+)
+from calleague_async.models import Agent, Call, CallStatus, Page, Webhook
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "Agent",
+    "AsyncPager",
+    "AsyncSession",
+    "AuthenticationError",
+    "BadRequestError",
+    "Call",
+    "CallStatus",
+    "CalleagueError",
+    "ConfigurationError",
+    "ConflictError",
+    "InvalidResponseError",
+    "NotFoundError",
+    "Page",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ServerError",
+    "UnprocessableEntityError",
+    "ValidationError",
+    "Webhook",
+    "__version__",
+]

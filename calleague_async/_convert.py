@@ -1,0 +1,154 @@
+"""Wire JSON to models: one cattrs converter with strict hooks, and one lenient record decoder.
+
+A field whose value has the wrong type keeps its raw value (reported once in the log) so that
+one odd record never kills its page; unknown fields land in ``extra``.
+"""
+
+from __future__ import annotations
+
+import logging
+import types
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar, Union, get_args, get_origin
+
+import attrs
+import cattrs
+
+from calleague_async.models import Agent, Call, CallStatus, Webhook
+
+__all__ = ["converter", "structure", "structure_many"]
+
+log = logging.getLogger("calleague_async")
+
+T = TypeVar("T")
+
+
+def _strict(kind: type[Any], name: str) -> Callable[[Any, Any], Any]:
+    def hook(value: Any, _: Any) -> Any:
+        # bool is an int subclass; a "true" where a number belongs is a wrong type, not 1.
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            raise TypeError(f"expected {name}, got {type(value).__name__}")
+        return value
+
+    return hook
+
+
+def _datetime(value: Any, _: Any) -> datetime:
+    if isinstance(value, str):
+        parsed = datetime.fromisoformat(value)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        # Epoch seconds, or milliseconds when the number is too large to be seconds.
+        parsed = datetime.fromtimestamp(value / 1000 if value > 1e11 else value, UTC)
+    else:
+        raise TypeError(f"expected an ISO-8601 string, got {type(value).__name__}")
+    # The API speaks UTC; a timestamp without an offset is read as UTC, never as local time.
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+_STATUSES = {s.value: s for s in CallStatus}
+
+
+def _status(value: Any, _: Any) -> CallStatus | str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a status string, got {type(value).__name__}")
+    return _STATUSES.get(value, value)
+
+
+def _string_list(value: Any, _: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise TypeError("expected a list of strings")
+    return value
+
+
+converter = cattrs.Converter()
+"""The SDK's one converter. Hooks are strict: a wrong type raises instead of being coerced."""
+converter.register_structure_hook(str, _strict(str, "a string"))
+converter.register_structure_hook(bool, _strict(bool, "a boolean"))
+converter.register_structure_hook(int, _strict(int, "an integer"))
+converter.register_structure_hook(float, _strict(int | float, "a number"))  # type: ignore[arg-type]
+# Generic aliases are not classes, so these two are matched by predicate.
+converter.register_structure_hook_func(lambda t: t == dict[str, Any], _strict(dict, "an object"))
+converter.register_structure_hook_func(lambda t: t == list[str], _string_list)
+converter.register_structure_hook(datetime, _datetime)
+converter.register_structure_hook_func(lambda t: t == CallStatus | str, _status)
+
+
+def _without_none(tp: Any) -> Any:
+    if get_origin(tp) in (Union, types.UnionType):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+        return Union[tuple(args)]  # noqa: UP007 - rebuilding a union from a runtime tuple
+    return tp
+
+
+_reported: set[tuple[str, str]] = set()
+
+
+def _report_once(cls: type[Any], field: str, value: Any, exc: Exception) -> None:
+    if (cls.__name__, field) in _reported:
+        return
+    _reported.add((cls.__name__, field))
+    log.warning(
+        "calleague_async: %s.%s has an unexpected value (%s); keeping the raw %s as it came",
+        cls.__name__, field, exc, type(value).__name__,
+    )
+
+
+def _record_decoder(cls: type[T]) -> Callable[[Mapping[str, Any]], T]:
+    attrs.resolve_types(cls)  # type: ignore[type-var]
+    specs: list[tuple[str, tuple[str, ...], Callable[[Any, Any], Any], Any]] = []
+    for f in attrs.fields(cls):  # type: ignore[arg-type]
+        if f.name == "extra":
+            continue
+        wires = tuple(dict.fromkeys((*f.metadata.get("wire", ()), f.name)))
+        tp = _without_none(f.type)
+        specs.append((f.name, wires, converter.get_structure_hook(tp), tp))
+
+    def decode(raw: Mapping[str, Any]) -> T:
+        kwargs: dict[str, Any] = {}
+        used: set[str] = set()
+        for name, wires, hook, tp in specs:
+            for wire in wires:
+                if wire in raw:
+                    value = raw[wire]
+                    used.add(wire)
+                    break
+            else:
+                continue
+            if value is None:
+                kwargs[name] = None
+                continue
+            try:
+                kwargs[name] = hook(value, tp)
+            except Exception as exc:  # any failure keeps the raw value
+                _report_once(cls, name, value, exc)
+                kwargs[name] = value
+        kwargs["extra"] = {k: v for k, v in raw.items() if k not in used}
+        first = specs[0][0]
+        if first not in kwargs:
+            # A record without its id is the server's fault; keep the record, flag it once.
+            _report_once(cls, first, None, KeyError(" / ".join(specs[0][1])))
+            kwargs[first] = ""
+        return cls(**kwargs)
+
+    return decode
+
+
+_DECODERS: dict[type[Any], Callable[[Mapping[str, Any]], Any]] = {
+    cls: _record_decoder(cls) for cls in (Call, Agent, Webhook)
+}
+
+
+def structure(raw: Mapping[str, Any], cls: type[T]) -> T:
+    """Decode one wire record (a JSON object) into ``cls``; ``TypeError`` if it is no object."""
+    if not isinstance(raw, dict):
+        raise TypeError(f"expected a JSON object for {cls.__name__}, got {type(raw).__name__}")
+    decoder: Callable[[Mapping[str, Any]], T] = _DECODERS[cls]
+    return decoder(raw)
+
+
+def structure_many(raws: list[Any], cls: type[T]) -> list[T]:
+    """Decode a list of wire records; ``TypeError`` if any item is no object."""
+    return [structure(raw, cls) for raw in raws]

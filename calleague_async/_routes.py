@@ -1,0 +1,108 @@
+"""The route table: every API operation named once, with its method, path and retry safety.
+
+Seed 000 calls every path but ``agent/call`` illustrative, so a session may override any path.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from urllib.parse import quote
+
+import attrs
+
+from calleague_async import _validate
+from calleague_async.errors import ConfigurationError, ValidationError
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+@attrs.frozen
+class Route:
+    """One API operation.
+
+    ``idempotent`` says whether repeating the request can do no harm, so a failed attempt may
+    be retried; ``creates_call`` marks the operation that dials a person.
+    """
+
+    name: str
+    method: str
+    path: str
+    idempotent: bool
+    creates_call: bool = False
+    params: tuple[str, ...] = attrs.field(init=False)
+
+    @params.default
+    def _params(self) -> tuple[str, ...]:
+        return tuple(f for _, f, _, _ in string.Formatter().parse(self.path) if f)
+
+    @property
+    def key(self) -> str:
+        """``"METHOD /path/template"``, the form rate-limit settings are keyed by."""
+        return f"{self.method} {self.path}"
+
+
+ROUTES: dict[str, Route] = {
+    r.name: r
+    for r in (
+        Route("calls.start", "POST", "/api/core/voice/agent/call", idempotent=False,
+              creates_call=True),
+        Route("calls.get", "GET", "/api/core/voice/call/{call_id}", idempotent=True),
+        Route("calls.list", "GET", "/api/core/voice/call/list", idempotent=True),
+        Route("agents.list", "GET", "/api/core/voice/agent/list", idempotent=True),
+        Route("agents.get", "GET", "/api/core/voice/agent/{agent_id}", idempotent=True),
+        Route("webhooks.create", "POST", "/api/core/webhook", idempotent=False),
+    )
+}
+"""The documented operations, by name (``"calls.get"`` ...)."""
+
+
+
+def adhoc(method: str, path: str) -> Route:
+    """A route for the escape hatch ``session.request(method, path)``: retried only if safe."""
+    method = method.upper()
+    if not path.startswith("/"):
+        raise ValidationError("path", f"must start with '/' (got {path!r})")
+    # An ad-hoc path is sent as given: braces are literal, not placeholders.
+    escaped = path.replace("{", "{{").replace("}", "}}")
+    return Route("request", method, escaped, idempotent=method in _SAFE_METHODS)
+
+
+class RouteTable:
+    """The session's routes: the documented table with the caller's path overrides applied."""
+
+    def __init__(self, overrides: Mapping[str, str] | None = None) -> None:
+        routes = dict(ROUTES)
+        for name, path in (overrides or {}).items():
+            base = routes.get(name)
+            if base is None:
+                raise ConfigurationError(
+                    f"unknown operation {name!r} in paths=; known: {', '.join(sorted(ROUTES))}"
+                )
+            new = attrs.evolve(base, path=path)
+            if not path.startswith("/") or set(new.params) != set(base.params):
+                raise ConfigurationError(
+                    f"path for {name!r} must start with '/' and use exactly the placeholders "
+                    f"{sorted(base.params)} (got {path!r})"
+                )
+            routes[name] = new
+        self._routes = routes
+        # Literal paths per method: an id must never turn one route into another
+        # (seed 000's call/{callId} with id "list" would read the list route).
+        self._literal = {(r.method, r.path) for r in routes.values() if not r.params}
+
+    def __getitem__(self, name: str) -> Route:
+        return self._routes[name]
+
+    def url_path(self, route: Route, **ids: str) -> str:
+        """Fill ``route``'s placeholders with validated, percent-encoded ids."""
+        if not route.params:
+            return route.path.replace("{{", "{").replace("}}", "}")
+        filled = {
+            name: quote(_validate.identifier(name, ids[name]), safe="") for name in route.params
+        }
+        path = route.path.format(**filled)
+        if (route.method, path) in self._literal:
+            field = route.params[0]
+            raise ValidationError(field, f"{ids[field]!r} would address another route")
+        return path

@@ -1,0 +1,226 @@
+"""The request pipeline: configuration, then route -> transport -> wire decode -> retry decision.
+
+``BaseSession._send`` is the one internal entry every resource method goes through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import platform
+import time
+import warnings
+from collections.abc import Awaitable, Callable, Mapping
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+import attrs
+
+from calleague_async import _validate
+from calleague_async._retry import RetryPolicy
+from calleague_async._routes import Route, RouteTable, adhoc
+from calleague_async._transport import Transport
+from calleague_async._version import __version__
+from calleague_async._wire import Expect, decode
+from calleague_async.errors import CalleagueError, ConfigurationError
+
+log = logging.getLogger("calleague_async")
+
+DEFAULT_BASE_URL = "https://app.calleague.ai"
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_RETRIES = 2
+
+
+@attrs.frozen
+class RequestOptions:
+    """What one request runs with, resolved once from the session's defaults."""
+
+    timeout: float | None
+    max_retries: int
+
+
+def _resolve_api_key(api_key: str | None) -> str:
+    key = api_key if api_key is not None else os.environ.get("CALLEAGUE_API_KEY")
+    if not key:
+        raise ConfigurationError(
+            "no API key: pass AsyncSession(api_key=...) or set the CALLEAGUE_API_KEY "
+            "environment variable"
+        )
+    if not isinstance(key, str) or any(c.isspace() or ord(c) < 32 for c in key):
+        # Whitespace or control characters would corrupt (or inject into) the header.
+        raise ConfigurationError("the API key contains whitespace or control characters")
+    return key
+
+
+def _resolve_base_url(base_url: str | None, allow_insecure_http: bool) -> str:
+    url = (
+        base_url
+        or os.environ.get("CALLEAGUE_BASE_URL")
+        or os.environ.get("CALLEAGUE_BASE")  # the name seed 001 uses
+        or DEFAULT_BASE_URL
+    )
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigurationError(f"base_url must be an absolute http(s) URL (got {url!r})")
+    if parts.query or parts.fragment:
+        raise ConfigurationError(f"base_url must not carry a query or fragment (got {url!r})")
+    if (
+        parts.scheme == "http"
+        and not allow_insecure_http
+        and not _validate.is_loopback(parts.hostname)
+    ):
+        raise ConfigurationError(
+            f"refusing plain http:// to {parts.hostname}: the API key would travel in clear "
+            "text. Use https://, or pass allow_insecure_http=True if you really mean it"
+        )
+    return url.rstrip("/")
+
+
+class BaseSession:
+    """Configuration and the request pipeline; :class:`AsyncSession` adds the resources."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        paths: Mapping[str, str] | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        pool_size: int = 100,
+        allow_insecure_http: bool = False,
+    ) -> None:
+        key = _resolve_api_key(api_key)
+        self.base_url = _resolve_base_url(base_url, allow_insecure_http)
+        if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
+            raise ConfigurationError(f"timeout must be a positive number or None (got {timeout!r})")
+        if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
+            raise ConfigurationError(f"max_retries must be an int >= 0 (got {max_retries!r})")
+        self._options = RequestOptions(timeout=timeout, max_retries=max_retries)
+        self._routes = RouteTable(paths)
+        self._retry = RetryPolicy(max_retries=max_retries)
+        headers = {
+            "User-Agent": f"calleague-async/{__version__} python/{platform.python_version()}",
+            "Accept": "application/json",
+            **(default_headers or {}),
+            "Authorization": f"Bearer {key}",
+        }
+        self._transport = Transport(base_url=self.base_url, headers=headers, pool_size=pool_size)
+        # Injected so tests can assert waits without sleeping (STYLE habit 7).
+        self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+    def __repr__(self) -> str:
+        state = "closed" if self._transport.closed else "open"
+        return f"<{type(self).__name__} base_url={self.base_url!r} api_key=*** {state}>"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the connection pool. Safe to call more than once."""
+        await self._transport.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has been called."""
+        return self._transport.closed
+
+    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
+        transport = getattr(self, "_transport", None)
+        if transport is not None and transport.opened and not transport.closed:
+            _warn(
+                f"Unclosed {type(self).__name__} {self!r}: use 'async with' or await close()",
+                ResourceWarning,
+                source=self,
+            )
+            transport.abandon()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> Any:
+        """Send any request to the API and return its decoded JSON (envelope removed).
+
+        The escape hatch for endpoints the SDK does not wrap yet. ``path`` is sent as given;
+        GET/PUT/DELETE are retried like any safe request, other methods only when provably safe.
+
+        >>> body = await s.request("GET", "/api/core/voice/call/list", params={"page": 1})
+        """
+        return await self._send(adhoc(method, path), params=params, json=json)
+
+    async def _send(
+        self,
+        route: Route,
+        *,
+        ids: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        expect: Expect = "any",
+        options: RequestOptions | None = None,
+    ) -> Any:
+        opts = options or self._options
+        path = self._routes.url_path(route, **(ids or {}))
+        query = _query(params)
+        body, headers = _body(json)
+        retry = self._retry
+        attempts = 0
+        while True:
+            attempts += 1
+            started = time.monotonic()
+            try:
+                reply = await self._transport.send(
+                    route.method, path, params=query, body=body, headers=headers,
+                    timeout=opts.timeout,
+                )
+                log.debug(
+                    "%s %s -> %d in %.1f ms", route.method, path, reply.status,
+                    (time.monotonic() - started) * 1000,
+                )
+                return decode(reply, method=route.method, path=path, expect=expect)
+            except CalleagueError as exc:
+                wait = retry.wait(route, exc, attempts) if attempts <= opts.max_retries else None
+                if wait is None:
+                    raise
+                log.info(
+                    "retrying %s %s in %.2fs after %s (attempt %d of %d)",
+                    route.method, path, wait, type(exc).__name__, attempts + 1,
+                    opts.max_retries + 1,
+                )
+                await self._sleep(wait)
+
+
+def _query(params: Mapping[str, Any] | None) -> dict[str, str] | None:
+    if not params:
+        return None
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        else:
+            out[key] = str(value)
+    return out
+
+
+def _body(payload: Any) -> tuple[bytes | None, dict[str, str] | None]:
+    if payload is None:
+        return None, None
+    data = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+    return data, {"Content-Type": "application/json"}

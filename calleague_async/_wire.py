@@ -1,0 +1,258 @@
+"""Sans-I/O reply decoding: status, headers and body bytes in; payload or a typed error out.
+
+Reads both success shapes of the seeds (bare JSON, and the ``{code, statusText, data}`` envelope)
+and every error body shape (``{code, message}``, ``{detail}``, ``{message, error, code, ...}``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal
+
+import attrs
+
+from calleague_async import errors
+
+Expect = Literal["any", "object", "list"]
+
+_STATUS_ERRORS: dict[int, type[errors.APIError]] = {
+    400: errors.BadRequestError,
+    401: errors.AuthenticationError,
+    403: errors.PermissionDeniedError,
+    404: errors.NotFoundError,
+    409: errors.ConflictError,
+    422: errors.UnprocessableEntityError,
+    429: errors.RateLimitError,
+}
+_REQUEST_ID_HEADERS = ("X-Request-Id", "Request-Id", "X-Amzn-RequestId", "X-Correlation-Id")
+_SNIPPET = 200
+
+
+@attrs.frozen
+class Reply:
+    """One HTTP reply as the transport read it: nothing parsed yet."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    reason: str = ""
+
+
+@attrs.frozen
+class ListPayload:
+    """A list reply: its records (JSON objects) and the server's ``total``, if it sent one."""
+
+    items: list[dict[str, Any]]
+    total: int | None
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """Case-insensitive header lookup that works on plain dicts as well as multidicts."""
+    value = headers.get(name)
+    if value is not None:
+        return value
+    lower = name.lower()
+    for key, val in headers.items():
+        if key.lower() == lower:
+            return val
+    return None
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delta-seconds or an HTTP date), else None."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+def _is_envelope(data: Any) -> bool:
+    return isinstance(data, dict) and "code" in data and ("data" in data or "statusText" in data)
+
+
+def _envelope_ok(code: Any) -> bool:
+    if isinstance(code, str):
+        if code.lower() in {"ok", "success"}:
+            return True
+        try:
+            code = int(code)
+        except ValueError:
+            return False
+    return isinstance(code, int) and (code == 0 or 200 <= code < 300)
+
+
+def _text(body: bytes) -> str:
+    text = body.decode("utf-8", errors="replace").strip()
+    return text if len(text) <= _SNIPPET else text[:_SNIPPET] + "..."
+
+
+def _detail_text(detail: Any) -> str | None:
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, list):
+        # FastAPI-style validation errors: [{"loc": [...], "msg": "..."}].
+        parts = []
+        for item in detail:
+            if isinstance(item, dict) and "msg" in item:
+                loc = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
+                parts.append(f"{loc}: {item['msg']}" if loc else str(item["msg"]))
+            else:
+                parts.append(str(item))
+        return "; ".join(parts) or None
+    return None
+
+
+def _message_of(body: Any) -> str | None:
+    if not isinstance(body, dict):
+        return None
+    for key in ("message", "detail", "statusText", "error_description", "error", "title"):
+        value = body.get(key)
+        if isinstance(value, dict):  # {"error": {"message": ...}}
+            value = value.get("message")
+        text = _detail_text(value)
+        if text:
+            return text
+    return None
+
+
+def error_from_response(
+    status: int,
+    headers: Mapping[str, str],
+    body: Any,
+    *,
+    method: str = "",
+    path: str = "",
+    reason: str = "",
+    now: float | None = None,
+) -> errors.APIError:
+    """Build the typed error for an error reply; ``body`` is parsed JSON or the raw text."""
+    message = _message_of(body) or (body if isinstance(body, str) and body else None)
+    if not message:
+        message = reason or f"HTTP {status}"
+    code = body.get("code") if isinstance(body, dict) else None
+    if not isinstance(code, str | int) or isinstance(code, bool):
+        code = None
+    request_id = None
+    if isinstance(body, dict):
+        rid = body.get("request_id", body.get("requestId"))
+        request_id = str(rid) if rid is not None else None
+    if request_id is None:
+        request_id = next(
+            (v for h in _REQUEST_ID_HEADERS if (v := header(headers, h)) is not None), None
+        )
+    common: dict[str, Any] = {
+        "status_code": status, "code": code, "request_id": request_id, "body": body,
+        "headers": headers, "method": method, "path": path,
+    }
+    if status == 429 or status >= 500:
+        retry_after = parse_retry_after(header(headers, "Retry-After"), now=now)
+        cls = errors.RateLimitError if status == 429 else errors.ServerError
+        return cls(message, retry_after=retry_after, **common)
+    return _STATUS_ERRORS.get(status, errors.APIError)(message, **common)
+
+
+def _invalid(reply: Reply, method: str, path: str, what: str) -> errors.InvalidResponseError:
+    return errors.InvalidResponseError(
+        what, status_code=reply.status, body=_text(reply.body), headers=reply.headers,
+        request_id=next((v for h in _REQUEST_ID_HEADERS if (v := header(reply.headers, h))), None),
+        method=method, path=path,
+    )
+
+
+def _total(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def decode(
+    reply: Reply,
+    *,
+    method: str = "",
+    path: str = "",
+    expect: Expect = "any",
+    now: float | None = None,
+) -> Any:
+    """Return the payload of a successful reply, envelope removed, or raise its typed error.
+
+    ``expect="object"`` demands a JSON object; ``expect="list"`` returns a :class:`ListPayload`
+    from ``{total, list}``, ``{total, items}`` or a bare array. A 2xx body that does not fit raises
+    :class:`~calleague_async.errors.InvalidResponseError`.
+    """
+    status = reply.status
+    data: Any = None
+    decode_error: ValueError | None = None
+    try:
+        if reply.body.strip():
+            data = json.loads(reply.body)
+    except ValueError as exc:
+        decode_error = exc
+    parsed = decode_error is None
+    if not 200 <= status < 300:
+        body = data if parsed else _text(reply.body)
+        raise error_from_response(
+            status, reply.headers, body, method=method, path=path, reason=reply.reason, now=now
+        )
+    if not parsed:
+        ctype = header(reply.headers, "Content-Type") or "no content type"
+        raise _invalid(
+            reply, method, path,
+            f"the reply body is not valid JSON ({ctype}; {decode_error}): {_text(reply.body)!r}",
+        )
+    if _is_envelope(data):
+        if not _envelope_ok(data["code"]):
+            code = data["code"]
+            effective = code if isinstance(code, int) and 400 <= code < 600 else 400
+            raise error_from_response(
+                effective, reply.headers, data, method=method, path=path, now=now
+            )
+        data = data.get("data")
+    if expect == "object":
+        if not isinstance(data, dict):
+            raise _invalid(
+                reply, method, path, f"expected a JSON object, got {type(data).__name__}"
+            )
+        return data
+    if expect == "list":
+        return _list_payload(reply, data, method, path)
+    return data
+
+
+def _list_payload(reply: Reply, data: Any, method: str, path: str) -> ListPayload:
+    items: Any
+    total: int | None
+    if isinstance(data, list):
+        items, total = data, len(data)
+    elif isinstance(data, dict):
+        items = data.get("list", data.get("items"))
+        if items is None and not data.get("total"):
+            items = []  # {"total": 0} or {} is an empty list, as the seeds ask us to expect
+        total = _total(data.get("total"))
+    else:
+        items, total = None, None
+    if not isinstance(items, list):
+        raise _invalid(
+            reply, method, path,
+            f"expected a list reply ({{total, list}} or an array), got {_text(reply.body)!r}",
+        )
+    for item in items:
+        if not isinstance(item, dict):
+            raise _invalid(
+                reply, method, path, f"expected list items to be objects, got {item!r:.80}"
+            )
+    return ListPayload(items=items, total=total)

@@ -1,0 +1,55 @@
+"""What every resource group shares: the session it sends through and list paging."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from calleague_async import _validate
+from calleague_async._convert import structure_many
+from calleague_async._pagination import AsyncPager
+from calleague_async._session import BaseSession
+from calleague_async._wire import ListPayload
+
+T = TypeVar("T")
+
+DEFAULT_PAGE_SIZE = 20  # seed 000's documented default
+
+
+class Resource:
+    """A group of operations sharing one session."""
+
+    def __init__(self, session: BaseSession) -> None:
+        self._session = session
+
+    def _pager(
+        self,
+        route_name: str,
+        model: type[T],
+        key: Callable[[T], Any],
+        filters: dict[str, Any],
+        *,
+        page_size: int,
+        start_page: int,
+        max_items: int | None,
+    ) -> AsyncPager[T]:
+        """A pager over a ``page``/``pageSize`` list route; arguments are checked here, eagerly."""
+        _validate.positive_int("page_size", page_size, maximum=_validate.MAX_PAGE_SIZE)
+        _validate.positive_int("start_page", start_page)
+        if max_items is not None:
+            _validate.positive_int("max_items", max_items)
+        session = self._session
+        route = session._routes[route_name]
+
+        async def fetch(page: int, size: int) -> ListPayload:
+            payload: ListPayload = await session._send(
+                route, params={**filters, "page": page, "pageSize": size}, expect="list"
+            )
+            return payload
+
+        def decode(items: list[dict[str, Any]]) -> list[T]:
+            return structure_many(items, model)
+
+        return AsyncPager(
+            fetch, decode, key, page_size=page_size, start_page=start_page, max_items=max_items
+        )
