@@ -36,8 +36,13 @@ class AsyncSession(BaseSession):
         allow_insecure_http: bool = False,
     ) -> None:
         super().__init__(
-            api_key, base_url=base_url, timeout=timeout, max_retries=max_retries, paths=paths,
-            default_headers=default_headers, pool_size=pool_size,
+            api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            paths=paths,
+            default_headers=default_headers,
+            pool_size=pool_size,
             allow_insecure_http=allow_insecure_http,
         )
         self.calls = Calls(self)

@@ -92,7 +92,10 @@ def _report_once(cls: type[Any], field: str, value: Any, exc: Exception) -> None
     _reported.add((cls.__name__, field))
     log.warning(
         "calleague_async: %s.%s has an unexpected value (%s); keeping the raw %s as it came",
-        cls.__name__, field, exc, type(value).__name__,
+        cls.__name__,
+        field,
+        exc,
+        type(value).__name__,
     )
 
 

@@ -45,8 +45,9 @@ class Route:
 ROUTES: dict[str, Route] = {
     r.name: r
     for r in (
-        Route("calls.start", "POST", "/api/core/voice/agent/call", idempotent=False,
-              creates_call=True),
+        Route(
+            "calls.start", "POST", "/api/core/voice/agent/call", idempotent=False, creates_call=True
+        ),
         Route("calls.get", "GET", "/api/core/voice/call/{call_id}", idempotent=True),
         Route("calls.list", "GET", "/api/core/voice/call/list", idempotent=True),
         Route("agents.list", "GET", "/api/core/voice/agent/list", idempotent=True),
@@ -55,7 +56,6 @@ ROUTES: dict[str, Route] = {
     )
 }
 """The documented operations, by name (``"calls.get"`` ...)."""
-
 
 
 def adhoc(method: str, path: str) -> Route:

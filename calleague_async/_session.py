@@ -185,11 +185,18 @@ class BaseSession:
             started = time.monotonic()
             try:
                 reply = await self._transport.send(
-                    route.method, path, params=query, body=body, headers=headers,
+                    route.method,
+                    path,
+                    params=query,
+                    body=body,
+                    headers=headers,
                     timeout=opts.timeout,
                 )
                 log.debug(
-                    "%s %s -> %d in %.1f ms", route.method, path, reply.status,
+                    "%s %s -> %d in %.1f ms",
+                    route.method,
+                    path,
+                    reply.status,
                     (time.monotonic() - started) * 1000,
                 )
                 return decode(reply, method=route.method, path=path, expect=expect)
@@ -199,7 +206,11 @@ class BaseSession:
                     raise
                 log.info(
                     "retrying %s %s in %.2fs after %s (attempt %d of %d)",
-                    route.method, path, wait, type(exc).__name__, attempts + 1,
+                    route.method,
+                    path,
+                    wait,
+                    type(exc).__name__,
+                    attempts + 1,
                     opts.max_retries + 1,
                 )
                 await self._sleep(wait)

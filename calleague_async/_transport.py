@@ -84,14 +84,14 @@ class Transport:
                 "timed out connecting to the server", method=method, path=path, request_sent=False
             ) from None
         except (aiohttp.ServerTimeoutError, TimeoutError):
-            raise APITimeoutError(
-                f"no reply within {timeout}s", method=method, path=path
-            ) from None
+            raise APITimeoutError(f"no reply within {timeout}s", method=method, path=path) from None
         except aiohttp.ClientConnectorError as exc:
             # The connection never opened: the server cannot have seen the request.
             raise APIConnectionError(
                 f"cannot connect to {exc.host}:{exc.port}: {exc.os_error or exc}",
-                method=method, path=path, request_sent=False,
+                method=method,
+                path=path,
+                request_sent=False,
             ) from None
         except aiohttp.ServerDisconnectedError:
             raise APIConnectionError(

@@ -154,8 +154,13 @@ def error_from_response(
             (v for h in _REQUEST_ID_HEADERS if (v := header(headers, h)) is not None), None
         )
     common: dict[str, Any] = {
-        "status_code": status, "code": code, "request_id": request_id, "body": body,
-        "headers": headers, "method": method, "path": path,
+        "status_code": status,
+        "code": code,
+        "request_id": request_id,
+        "body": body,
+        "headers": headers,
+        "method": method,
+        "path": path,
     }
     if status == 429 or status >= 500:
         retry_after = parse_retry_after(header(headers, "Retry-After"), now=now)
@@ -166,9 +171,13 @@ def error_from_response(
 
 def _invalid(reply: Reply, method: str, path: str, what: str) -> errors.InvalidResponseError:
     return errors.InvalidResponseError(
-        what, status_code=reply.status, body=_text(reply.body), headers=reply.headers,
+        what,
+        status_code=reply.status,
+        body=_text(reply.body),
+        headers=reply.headers,
         request_id=next((v for h in _REQUEST_ID_HEADERS if (v := header(reply.headers, h))), None),
-        method=method, path=path,
+        method=method,
+        path=path,
     )
 
 
@@ -211,7 +220,9 @@ def decode(
     if not parsed:
         ctype = header(reply.headers, "Content-Type") or "no content type"
         raise _invalid(
-            reply, method, path,
+            reply,
+            method,
+            path,
             f"the reply body is not valid JSON ({ctype}; {decode_error}): {_text(reply.body)!r}",
         )
     if _is_envelope(data):
@@ -247,7 +258,9 @@ def _list_payload(reply: Reply, data: Any, method: str, path: str) -> ListPayloa
         items, total = None, None
     if not isinstance(items, list):
         raise _invalid(
-            reply, method, path,
+            reply,
+            method,
+            path,
             f"expected a list reply ({{total, list}} or an array), got {_text(reply.body)!r}",
         )
     for item in items:

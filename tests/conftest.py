@@ -20,4 +20,4 @@ if "stream_writer" in inspect.signature(ClientResponse.__init__).parameters:
             kwargs.setdefault("stream_writer", types.SimpleNamespace(output_size=0))
             super().__init__(method, url, **kwargs)
 
-    aioresponses.core.ClientResponse = _CompatClientResponse  # type: ignore[misc]
+    aioresponses.core.ClientResponse = _CompatClientResponse  # type: ignore[attr-defined]

@@ -107,7 +107,9 @@ async def test_pages_expose_page_number_total_and_items() -> None:
     src = FakeList(12)
     pages = [p async for p in pager(src, page_size=5).pages()]
     assert [(p.page, p.total, len(p.items), p.page_size) for p in pages] == [
-        (1, 12, 5, 5), (2, 12, 5, 5), (3, 12, 2, 5)
+        (1, 12, 5, 5),
+        (2, 12, 5, 5),
+        (3, 12, 2, 5),
     ]
 
 

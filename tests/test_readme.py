@@ -29,7 +29,7 @@ async def test_readme_example_runs(source: str, monkeypatch: pytest.MonkeyPatch)
         async with ca.AsyncSession() as s:
             namespace: dict[str, Any] = {"ca": ca, "s": s}
             code = compile(source, str(README), "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
-            result = eval(code, namespace)  # noqa: S307 - our own README, on purpose
+            result = eval(code, namespace)  # our own README, on purpose
             if inspect.iscoroutine(result):
                 await result
         # A test function defined by the example is run the way pytest would run it.

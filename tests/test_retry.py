@@ -25,9 +25,13 @@ def conn(sent: bool) -> ca.APIConnectionError:
 
 
 SAFE_TO_REPEAT = [
-    server(500), server(502), server(503), server(504),
+    server(500),
+    server(502),
+    server(503),
+    server(504),
     ca.RateLimitError("x", status_code=429),
-    conn(True), conn(False),
+    conn(True),
+    conn(False),
     ca.APITimeoutError("t", method="GET", path="/p"),
     ca.InvalidResponseError("cut", status_code=200),
     ca.APIError("timeout", status_code=408),

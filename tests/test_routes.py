@@ -1,4 +1,4 @@
-"""The route table: ids percent-encoded into one segment, overrides checked, no route reachable from another."""
+"""The route table: ids encoded into one segment, overrides checked, no route reaches another."""
 
 from __future__ import annotations
 

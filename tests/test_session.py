@@ -102,7 +102,9 @@ def test_repr_never_shows_the_key() -> None:
 # --- lifecycle ---------------------------------------------------------------------------
 
 
-async def test_close_twice_is_fine_and_a_closed_session_refuses_requests(mock: aioresponses) -> None:
+async def test_close_twice_is_fine_and_a_closed_session_refuses_requests(
+    mock: aioresponses,
+) -> None:
     mock.get(CALL_URL, payload={"callId": "cl_8f2a"})
     s = ca.AsyncSession(api_key=KEY)
     await s.calls.get("cl_8f2a")
@@ -149,7 +151,9 @@ async def test_start_sends_the_documented_body_and_headers(
     assert (call.call_id, call.status, call.language) == ("cl_8f2a", ca.CallStatus.RINGING, "tr")
     [req] = sent(mock, "POST", START_URL)
     assert json.loads(req.kwargs["data"]) == {
-        "agentId": "ag_123", "to": "+903121234567", "metadata": {"orderId": "A-1042"}
+        "agentId": "ag_123",
+        "to": "+903121234567",
+        "metadata": {"orderId": "A-1042"},
     }
     assert req.kwargs["headers"]["Content-Type"] == "application/json"
 
@@ -172,9 +176,14 @@ async def test_list_sends_page_page_size_and_filters(
     mock: aioresponses, session: ca.AsyncSession
 ) -> None:
     mock.get(LIST_RE, payload={"total": 1, "list": [{"callId": "c1"}]})
-    calls = [c async for c in session.calls.list(status=ca.CallStatus.COMPLETED, agent_id="ag_1", page_size=50)]
+    calls = [
+        c
+        async for c in session.calls.list(
+            status=ca.CallStatus.COMPLETED, agent_id="ag_1", page_size=50
+        )
+    ]
     assert [c.call_id for c in calls] == ["c1"]
-    [(method, url)] = list(mock.requests)
+    [(_, url)] = list(mock.requests)
     assert url.query == {"status": "completed", "agentId": "ag_1", "page": "1", "pageSize": "50"}
 
 
@@ -182,7 +191,11 @@ async def test_list_across_pages_in_the_envelope_shape(
     mock: aioresponses, session: ca.AsyncSession
 ) -> None:
     def page(items: list[str], total: int) -> dict[str, Any]:
-        return {"code": 200, "statusText": "", "data": {"total": total, "list": [{"callId": i} for i in items]}}
+        return {
+            "code": 200,
+            "statusText": "",
+            "data": {"total": total, "list": [{"callId": i} for i in items]},
+        }
 
     mock.get(LIST_RE, payload=page(["a", "b"], 3))
     mock.get(LIST_RE, payload=page(["c"], 3))
@@ -206,7 +219,10 @@ async def test_webhook_create_round_trip(mock: aioresponses, session: ca.AsyncSe
 
 
 async def test_escape_hatch_sends_any_request(mock: aioresponses, session: ca.AsyncSession) -> None:
-    mock.get(re.compile(r".*/call/list\?page=1$"), payload={"code": 200, "data": {"total": 0, "list": []}})
+    mock.get(
+        re.compile(r".*/call/list\?page=1$"),
+        payload={"code": 200, "data": {"total": 0, "list": []}},
+    )
     body = await session.request("GET", "/api/core/voice/call/list", params={"page": 1})
     assert body == {"total": 0, "list": []}
 
@@ -220,7 +236,9 @@ async def test_path_override_is_used(mock: aioresponses) -> None:
 # --- bad input is refused before sending -------------------------------------------------
 
 
-async def test_bad_input_never_reaches_the_network(mock: aioresponses, session: ca.AsyncSession) -> None:
+async def test_bad_input_never_reaches_the_network(
+    mock: aioresponses, session: ca.AsyncSession
+) -> None:
     with pytest.raises(ca.ValidationError, match="to"):
         await session.calls.start(agent_id="ag_123", to="0312 123 45 67")
     with pytest.raises(ca.ValidationError, match="agent_id"):
@@ -246,14 +264,23 @@ async def test_bad_input_never_reaches_the_network(mock: aioresponses, session: 
 @pytest.mark.parametrize(
     ("status", "cls"),
     [
-        (400, ca.BadRequestError), (401, ca.AuthenticationError), (403, ca.PermissionDeniedError),
-        (404, ca.NotFoundError), (409, ca.ConflictError), (422, ca.UnprocessableEntityError),
+        (400, ca.BadRequestError),
+        (401, ca.AuthenticationError),
+        (403, ca.PermissionDeniedError),
+        (404, ca.NotFoundError),
+        (409, ca.ConflictError),
+        (422, ca.UnprocessableEntityError),
     ],
 )
 async def test_client_errors_raise_their_class_without_retry(
     mock: aioresponses, session: ca.AsyncSession, status: int, cls: type[ca.APIError]
 ) -> None:
-    mock.get(CALL_URL, status=status, payload={"code": status, "message": "no"}, headers={"X-Request-Id": "req_9"})
+    mock.get(
+        CALL_URL,
+        status=status,
+        payload={"code": status, "message": "no"},
+        headers={"X-Request-Id": "req_9"},
+    )
     with pytest.raises(cls) as info:
         await session.calls.get("cl_8f2a")
     assert info.value.request_id == "req_9"
@@ -261,7 +288,9 @@ async def test_client_errors_raise_their_class_without_retry(
     assert KEY not in str(info.value) and KEY not in repr(info.value.__dict__)
 
 
-async def test_get_is_retried_on_5xx_until_success(mock: aioresponses, session: ca.AsyncSession) -> None:
+async def test_get_is_retried_on_5xx_until_success(
+    mock: aioresponses, session: ca.AsyncSession
+) -> None:
     mock.get(CALL_URL, status=503, payload={"message": "busy"})
     mock.get(CALL_URL, status=502, body="<html>bad gateway</html>")
     mock.get(CALL_URL, payload={"callId": "cl_8f2a"})
@@ -280,19 +309,25 @@ async def test_get_gives_up_after_max_retries(mock: aioresponses) -> None:
     assert len(sent(mock, "GET", CALL_URL)) == 3
 
 
-async def test_truncated_2xx_body_on_a_get_is_retried(mock: aioresponses, session: ca.AsyncSession) -> None:
+async def test_truncated_2xx_body_on_a_get_is_retried(
+    mock: aioresponses, session: ca.AsyncSession
+) -> None:
     mock.get(CALL_URL, body='{"callId": "cl_8f', content_type="application/json")
     mock.get(CALL_URL, payload={"callId": "cl_8f2a"})
     assert (await session.calls.get("cl_8f2a")).call_id == "cl_8f2a"
 
 
-async def test_dropped_connection_on_a_get_is_retried(mock: aioresponses, session: ca.AsyncSession) -> None:
+async def test_dropped_connection_on_a_get_is_retried(
+    mock: aioresponses, session: ca.AsyncSession
+) -> None:
     mock.get(CALL_URL, exception=aiohttp.ServerDisconnectedError())
     mock.get(CALL_URL, payload={"callId": "cl_8f2a"})
     assert (await session.calls.get("cl_8f2a")).call_id == "cl_8f2a"
 
 
-async def test_start_is_not_retried_after_a_500(mock: aioresponses, session: ca.AsyncSession) -> None:
+async def test_start_is_not_retried_after_a_500(
+    mock: aioresponses, session: ca.AsyncSession
+) -> None:
     mock.post(START_URL, status=500, payload={"message": "boom"})
     mock.post(START_URL, payload={"callId": "second"})
     with pytest.raises(ca.ServerError):
@@ -313,17 +348,25 @@ async def test_start_is_not_retried_after_a_dropped_connection(
 async def test_start_is_retried_after_429_honouring_retry_after(
     mock: aioresponses, session: ca.AsyncSession
 ) -> None:
-    mock.post(START_URL, status=429, payload={"detail": "Rate limit exceeded: 30/minute"}, headers={"Retry-After": "2"})
+    mock.post(
+        START_URL,
+        status=429,
+        payload={"detail": "Rate limit exceeded: 30/minute"},
+        headers={"Retry-After": "2"},
+    )
     mock.post(START_URL, payload={"callId": "cl_1", "status": "ringing"})
     call = await session.calls.start(agent_id="ag_123", to="+903121234567")
     assert call.call_id == "cl_1"
-    [wait] = session._sleep  # type: ignore[misc]
+    sleeps: list[float] = session._sleep  # type: ignore[assignment]
+    [wait] = sleeps
     assert wait >= 2.0
 
 
 async def test_rate_limit_error_exposes_retry_after(mock: aioresponses) -> None:
     for _ in range(3):
-        mock.get(CALL_URL, status=429, payload={"message": "slow down"}, headers={"Retry-After": "3"})
+        mock.get(
+            CALL_URL, status=429, payload={"message": "slow down"}, headers={"Retry-After": "3"}
+        )
     async with ca.AsyncSession(api_key=KEY, max_retries=0) as s:
         with pytest.raises(ca.RateLimitError) as info:
             await s.calls.get("cl_8f2a")

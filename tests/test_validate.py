@@ -16,7 +16,17 @@ def test_e164_numbers_pass(good: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["903121234567", "+0312123456", "+90 312 123 4567", "+90312...", "+1234", "+1" + "2" * 15, 905, None]
+    "bad",
+    [
+        "903121234567",
+        "+0312123456",
+        "+90 312 123 4567",
+        "+90312...",
+        "+1234",
+        "+1" + "2" * 15,
+        905,
+        None,
+    ],
 )
 def test_non_e164_numbers_are_refused(bad: object) -> None:
     with pytest.raises(ca.ValidationError) as info:
@@ -26,7 +36,9 @@ def test_non_e164_numbers_are_refused(bad: object) -> None:
     assert isinstance(info.value, ValueError)
 
 
-@pytest.mark.parametrize(("value", "ok"), [(1, True), (100, True), (0, False), (101, False), (True, False), ("5", False)])
+@pytest.mark.parametrize(
+    ("value", "ok"), [(1, True), (100, True), (0, False), (101, False), (True, False), ("5", False)]
+)
 def test_page_size_range(value: object, ok: bool) -> None:
     if ok:
         assert _validate.positive_int("page_size", value, maximum=100) == value

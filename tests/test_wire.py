@@ -96,7 +96,9 @@ def test_seed_000_error_body() -> None:
 
 
 def test_detail_error_body_seed_002() -> None:
-    err = error_from_response(429, {"Retry-After": "7"}, {"detail": "Rate limit exceeded: 10/minute"})
+    err = error_from_response(
+        429, {"Retry-After": "7"}, {"detail": "Rate limit exceeded: 10/minute"}
+    )
     assert isinstance(err, ca.RateLimitError)
     assert err.message == "Rate limit exceeded: 10/minute"
     assert err.retry_after == 7.0
@@ -118,7 +120,11 @@ def test_structured_error_body_seed_004() -> None:
     }
     err = error_from_response(401, {}, body)
     assert isinstance(err, ca.AuthenticationError)
-    assert (err.message, err.code, err.request_id) == ("Invalid API key.", "api_key_invalid", "3fa85f64")
+    assert (err.message, err.code, err.request_id) == (
+        "Invalid API key.",
+        "api_key_invalid",
+        "3fa85f64",
+    )
     assert err.body == body
 
 
@@ -129,7 +135,9 @@ def test_request_id_comes_from_header_when_body_has_none() -> None:
 
 def test_non_json_error_body_still_gives_a_message() -> None:
     with pytest.raises(ca.ServerError) as info:
-        decode(Reply(502, {"Content-Type": "text/html"}, b"<html>Bad Gateway</html>", "Bad Gateway"))
+        decode(
+            Reply(502, {"Content-Type": "text/html"}, b"<html>Bad Gateway</html>", "Bad Gateway")
+        )
     assert info.value.message == "<html>Bad Gateway</html>"
 
 
@@ -139,9 +147,7 @@ def test_empty_error_body_uses_reason_phrase() -> None:
     assert info.value.message == "Service Unavailable"
 
 
-@pytest.mark.parametrize(
-    "body", [b'{"callId": "cl_1", "sta', b"<html>oops</html>", b"\xff\xfe"]
-)
+@pytest.mark.parametrize("body", [b'{"callId": "cl_1", "sta', b"<html>oops</html>", b"\xff\xfe"])
 def test_malformed_2xx_body_is_invalid_response(body: bytes) -> None:
     with pytest.raises(ca.InvalidResponseError) as info:
         decode(Reply(200, {"Content-Type": "text/html"}, body), expect="object")

@@ -42,6 +42,11 @@ class Agents(Resource):
         ...     print(agent.agent_id, agent.name)
         """
         return self._pager(
-            "agents.list", Agent, _agent_id, {},
-            page_size=page_size, start_page=start_page, max_items=max_items,
+            "agents.list",
+            Agent,
+            _agent_id,
+            {},
+            page_size=page_size,
+            start_page=start_page,
+            max_items=max_items,
         )

@@ -78,6 +78,11 @@ class Calls(Resource):
             "agentId": _validate.optional_str("agent_id", agent_id),
         }
         return self._pager(
-            "calls.list", Call, _call_id, filters,
-            page_size=page_size, start_page=start_page, max_items=max_items,
+            "calls.list",
+            Call,
+            _call_id,
+            filters,
+            page_size=page_size,
+            start_page=start_page,
+            max_items=max_items,
         )

@@ -34,7 +34,8 @@ async def test_docs_examples_work_verbatim(session: ca.AsyncSession, shape: bool
 
     agent = await session.agents.get("ag_123")
     assert agent.name == "Support Assistant"
-    assert [a.agent_id async for a in session.agents.list()][0] == "ag_123"
+    agents = [a.agent_id async for a in session.agents.list()]
+    assert agents[0] == "ag_123"
 
     hook = await session.webhooks.create(url="https://example.com/hook", events=["call.ended"])
     assert hook.url == "https://example.com/hook" and hook.events == ["call.ended"]
