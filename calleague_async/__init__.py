@@ -7,6 +7,7 @@
 """
 
 from calleague_async._client import AsyncSession
+from calleague_async._limits import DEFAULT_RATE_LIMITS
 from calleague_async._pagination import AsyncPager
 from calleague_async._version import __version__
 from calleague_async.errors import (
@@ -19,7 +20,9 @@ from calleague_async.errors import (
     ConfigurationError,
     ConflictError,
     InvalidResponseError,
+    LimiterTimeoutError,
     NotFoundError,
+    OutcomeUnknownError,
     PermissionDeniedError,
     RateLimitError,
     ServerError,
@@ -29,6 +32,7 @@ from calleague_async.errors import (
 from calleague_async.models import Agent, Call, CallStatus, Page, Webhook
 
 __all__ = [
+    "DEFAULT_RATE_LIMITS",
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
@@ -43,7 +47,9 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "InvalidResponseError",
+    "LimiterTimeoutError",
     "NotFoundError",
+    "OutcomeUnknownError",
     "Page",
     "PermissionDeniedError",
     "RateLimitError",

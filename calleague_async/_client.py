@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from calleague_async._limits import DEFAULT_RATE_LIMITS, Store
 from calleague_async._session import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, BaseSession
 from calleague_async.resources import Agents, Calls, Webhooks
 
@@ -17,6 +18,16 @@ class AsyncSession(BaseSession):
     limit); ``max_retries`` bounds the retries of a failed request; ``paths`` overrides route
     paths by operation name (``{"calls.get": "/api/v1/calls/{call_id}"}``), since the docs call
     most paths illustrative.
+
+    Rate limiting runs before every attempt, retries included: ``rate_limits`` maps
+    ``"default"`` (the whole key) and ``"METHOD /path/template"`` routes to limits such as
+    ``"30/minute"`` (``None`` turns the limiter off; the defaults are ``DEFAULT_RATE_LIMITS``);
+    ``rate_limit_burst`` lets that many requests go at once; ``rate_limit_store`` is
+    ``"redis://host:6379/0"`` to share the buckets across processes and machines;
+    ``rate_limit_scope`` names a bucket shared by several keys of one workspace; ``max_wait``
+    makes a request fail fast with ``LimiterTimeoutError`` instead of queueing longer.
+    ``retry_unknown_outcomes=True`` retries a call-creating request even when it may have
+    reached the server, with the same ``Idempotency-Key``: only for servers that honour it.
 
     >>> async with AsyncSession(api_key="sk_...") as s:
     ...     call = await s.calls.start(agent_id="ag_123", to="+903121234567")
@@ -34,6 +45,12 @@ class AsyncSession(BaseSession):
         default_headers: Mapping[str, str] | None = None,
         pool_size: int = 100,
         allow_insecure_http: bool = False,
+        rate_limits: Mapping[str, str] | None = DEFAULT_RATE_LIMITS,
+        rate_limit_burst: int = 1,
+        rate_limit_store: str | Store | None = None,
+        rate_limit_scope: str | None = None,
+        max_wait: float | None = None,
+        retry_unknown_outcomes: bool = False,
     ) -> None:
         super().__init__(
             api_key,
@@ -44,6 +61,12 @@ class AsyncSession(BaseSession):
             default_headers=default_headers,
             pool_size=pool_size,
             allow_insecure_http=allow_insecure_http,
+            rate_limits=rate_limits,
+            rate_limit_burst=rate_limit_burst,
+            rate_limit_store=rate_limit_store,
+            rate_limit_scope=rate_limit_scope,
+            max_wait=max_wait,
+            retry_unknown_outcomes=retry_unknown_outcomes,
         )
         self.calls = Calls(self)
         """Start, read and list calls."""

@@ -61,13 +61,22 @@ class RetryPolicy:
     base: float = 0.5
     cap: float = 8.0
     max_retry_after: float = 60.0
+    retry_unknown_outcomes: bool = False
     jitter: Callable[[float], float] = backoff.full_jitter
 
     def should_retry(self, route: Route, error: CalleagueError) -> bool:
-        """Whether ``error`` on ``route`` is worth another attempt at all."""
-        if route.idempotent:
+        """Whether ``error`` on ``route`` is worth another attempt at all.
+
+        With ``retry_unknown_outcomes`` a request that may have reached the server is retried
+        too: only for servers that honour the ``Idempotency-Key`` sent with it.
+        """
+        if route.idempotent or self.retry_unknown_outcomes:
             return _transient(error)
         return _nothing_happened(error)
+
+    def outcome_unknown(self, error: CalleagueError) -> bool:
+        """Whether ``error`` leaves open if a non-idempotent request took effect."""
+        return _transient(error) and not _nothing_happened(error)
 
     def wait(self, route: Route, error: CalleagueError, attempts: int) -> float | None:
         """Seconds to wait before attempt ``attempts + 1``, or None to give up now."""

@@ -11,6 +11,7 @@ import logging
 import os
 import platform
 import time
+import uuid
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
@@ -20,12 +21,26 @@ from urllib.parse import urlsplit
 import attrs
 
 from calleague_async import _validate
+from calleague_async._limits import (
+    DEFAULT_RATE_LIMITS,
+    Limiter,
+    RedisStore,
+    Store,
+    parse_limits,
+    scope_id,
+)
 from calleague_async._retry import RetryPolicy
 from calleague_async._routes import Route, RouteTable, adhoc
 from calleague_async._transport import Transport
 from calleague_async._version import __version__
 from calleague_async._wire import Expect, decode
-from calleague_async.errors import CalleagueError, ConfigurationError
+from calleague_async.errors import (
+    CalleagueError,
+    ConfigurationError,
+    OutcomeUnknownError,
+    RateLimitError,
+    ServerError,
+)
 
 log = logging.getLogger("calleague_async")
 
@@ -93,6 +108,12 @@ class BaseSession:
         default_headers: Mapping[str, str] | None = None,
         pool_size: int = 100,
         allow_insecure_http: bool = False,
+        rate_limits: Mapping[str, str] | None = DEFAULT_RATE_LIMITS,
+        rate_limit_burst: int = 1,
+        rate_limit_store: str | Store | None = None,
+        rate_limit_scope: str | None = None,
+        max_wait: float | None = None,
+        retry_unknown_outcomes: bool = False,
     ) -> None:
         key = _resolve_api_key(api_key)
         self.base_url = _resolve_base_url(base_url, allow_insecure_http)
@@ -102,7 +123,21 @@ class BaseSession:
             raise ConfigurationError(f"max_retries must be an int >= 0 (got {max_retries!r})")
         self._options = RequestOptions(timeout=timeout, max_retries=max_retries)
         self._routes = RouteTable(paths)
-        self._retry = RetryPolicy(max_retries=max_retries)
+        self._retry = RetryPolicy(
+            max_retries=max_retries, retry_unknown_outcomes=retry_unknown_outcomes
+        )
+        if max_wait is not None and (not isinstance(max_wait, int | float) or max_wait < 0):
+            raise ConfigurationError(f"max_wait must be a number >= 0 or None (got {max_wait!r})")
+        self._limiter: Limiter | None = None
+        if rate_limits is not None:
+            self._limiter = Limiter(
+                parse_limits(rate_limits),
+                routes=self._routes,
+                scope=scope_id(key, rate_limit_scope),
+                store=_store(rate_limit_store),
+                burst=rate_limit_burst,
+                max_wait=max_wait,
+            )
         headers = {
             "User-Agent": f"calleague-async/{__version__} python/{platform.python_version()}",
             "Accept": "application/json",
@@ -129,7 +164,9 @@ class BaseSession:
         await self.close()
 
     async def close(self) -> None:
-        """Close the connection pool. Safe to call more than once."""
+        """Close the connection pool (and a Redis limiter store). Safe to call more than once."""
+        if not self._transport.closed and self._limiter is not None:
+            await self._limiter.close()
         await self._transport.close()
 
     @property
@@ -173,18 +210,26 @@ class BaseSession:
         json: Any = None,
         expect: Expect = "any",
         options: RequestOptions | None = None,
+        idempotency_key: str | None = None,
     ) -> Any:
         opts = options or self._options
         path = self._routes.url_path(route, **(ids or {}))
         query = _query(params)
         body, headers = _body(json)
-        retry = self._retry
+        if route.method == "POST" and not route.idempotent:
+            # One key per logical request, the same on every retry of it.
+            key = idempotency_key or uuid.uuid4().hex
+            headers = {**(headers or {}), "Idempotency-Key": key}
+        retry, limiter, transport = self._retry, self._limiter, self._transport
         attempts = 0
+        sent_at = 0.0
         while True:
             attempts += 1
+            if limiter is not None:
+                sent_at = await limiter.acquire(route)
             started = time.monotonic()
             try:
-                reply = await self._transport.send(
+                reply = await transport.send(
                     route.method,
                     path,
                     params=query,
@@ -199,21 +244,56 @@ class BaseSession:
                     reply.status,
                     (time.monotonic() - started) * 1000,
                 )
+                if limiter is not None and (pause := limiter.observe(route, reply.headers)):
+                    await pause
                 return decode(reply, method=route.method, path=path, expect=expect)
             except CalleagueError as exc:
-                wait = retry.wait(route, exc, attempts) if attempts <= opts.max_retries else None
-                if wait is None:
-                    raise
-                log.info(
-                    "retrying %s %s in %.2fs after %s (attempt %d of %d)",
-                    route.method,
-                    path,
-                    wait,
-                    type(exc).__name__,
-                    attempts + 1,
-                    opts.max_retries + 1,
-                )
-                await self._sleep(wait)
+                error = exc
+            if limiter is not None:
+                await _feed_back(limiter, route, error, sent_at)
+            wait = retry.wait(route, error, attempts) if attempts <= opts.max_retries else None
+            if wait is None:
+                if route.creates_call and retry.outcome_unknown(error):
+                    raise OutcomeUnknownError(
+                        method=route.method,
+                        path=path,
+                        request=json,
+                        idempotency_key=(headers or {}).get("Idempotency-Key"),
+                        cause=error,
+                    ) from error
+                raise error
+            log.info(
+                "retrying %s %s in %.2fs after %s (attempt %d of %d)",
+                route.method,
+                path,
+                wait,
+                type(error).__name__,
+                attempts + 1,
+                opts.max_retries + 1,
+            )
+            await self._sleep(wait)
+
+
+async def _feed_back(limiter: Limiter, route: Route, error: CalleagueError, sent_at: float) -> None:
+    """Tell the limiter what a failed attempt says about the server's limits."""
+    if isinstance(error, RateLimitError):
+        await limiter.rate_limited(
+            route, retry_after=error.retry_after, message=error.message, sent_at=sent_at
+        )
+    elif isinstance(error, ServerError) and error.status_code == 503 and error.retry_after:
+        await limiter.overloaded(route, error.retry_after)
+
+
+def _store(spec: str | Store | None) -> Store | None:
+    if spec is None or spec == "memory":
+        return None
+    if isinstance(spec, str):
+        if not spec.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigurationError(
+                f"rate_limit_store must be 'memory' or a redis:// URL (got {spec.split('@')[-1]!r})"
+            )
+        return RedisStore(spec)
+    return spec
 
 
 def _query(params: Mapping[str, Any] | None) -> dict[str, str] | None:

@@ -51,14 +51,12 @@ class ListPayload:
 
 def header(headers: Mapping[str, str], name: str) -> str | None:
     """Case-insensitive header lookup that works on plain dicts as well as multidicts."""
-    value = headers.get(name)
-    if value is not None:
-        return value
+    value: str | None = headers.get(name)
+    if value is not None or not isinstance(headers, dict):
+        return value  # aiohttp's multidicts are case-insensitive already
     lower = name.lower()
-    for key, val in headers.items():
-        if key.lower() == lower:
-            return val
-    return None
+    found: str | None = next((v for k, v in headers.items() if k.lower() == lower), None)
+    return found
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:

@@ -18,7 +18,9 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "InvalidResponseError",
+    "LimiterTimeoutError",
     "NotFoundError",
+    "OutcomeUnknownError",
     "PermissionDeniedError",
     "RateLimitError",
     "ServerError",
@@ -139,3 +141,48 @@ class ServerError(APIError):
 
 class InvalidResponseError(APIError):
     """A 2xx reply whose body is not the JSON the endpoint promises (cut off, HTML, wrong shape)."""
+
+
+class LimiterTimeoutError(CalleagueError, TimeoutError):
+    """The client-side rate limiter would hold this request longer than ``max_wait`` allows.
+
+    Nothing was sent. ``route`` is the ``"METHOD /path"`` key, ``wait`` the expected wait.
+    """
+
+    def __init__(self, route: str, wait: float, max_wait: float) -> None:
+        super().__init__(
+            f"{route}: the rate limiter would wait {wait:.2f}s, more than max_wait={max_wait:g}s"
+        )
+        self.route = route
+        self.wait = wait
+        self.max_wait = max_wait
+
+
+class OutcomeUnknownError(CalleagueError):
+    """A call-creating request failed in a way that leaves open whether the call was placed.
+
+    A 500, a timeout after sending, a dropped connection or a cut-off reply: the server may
+    have dialed. The request was not retried, so nobody is dialed twice. Check before trying
+    again (e.g. ``calls.list`` and your ``metadata``), or retry with the same
+    ``idempotency_key`` on a server that honours it. ``request`` is the JSON body that was
+    sent, ``idempotency_key`` the key sent with it, ``cause`` the failure (also ``__cause__``).
+    """
+
+    def __init__(
+        self,
+        *,
+        method: str,
+        path: str,
+        request: Any,
+        idempotency_key: str | None,
+        cause: CalleagueError,
+    ) -> None:
+        super().__init__(
+            f"outcome unknown for {method} {path}: {cause}; the call may have been placed "
+            f"(Idempotency-Key {idempotency_key})"
+        )
+        self.method = method
+        self.path = path
+        self.request = request
+        self.idempotency_key = idempotency_key
+        self.cause = cause

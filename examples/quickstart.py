@@ -57,13 +57,18 @@ async def main() -> int:
         async with ca.AsyncSession() as s:
             await tour(s)
         return 0
+    # The sandbox enforces 50 requests a second per key; the client is told the same limit
+    # and paces itself under it, so no request is ever refused with a 429.
     async with (
-        SandboxServer(calls=args.calls) as sb,
-        ca.AsyncSession(api_key=sb.api_key, base_url=sb.base_url) as s,
+        SandboxServer(calls=args.calls, rate_limit="50/1") as sb,
+        ca.AsyncSession(
+            api_key=sb.api_key, base_url=sb.base_url, rate_limits={"default": "50/second"}
+        ) as s,
     ):
         print(f"sandbox at {sb.base_url}")
         await tour(s)
         print(f"the sandbox dialed: {dict(sb.dials)}")
+        print(f"{len(sb.requests)} requests, {sb.rate_limited} refused with 429")
     return 0
 
 

@@ -26,7 +26,7 @@ async def test_readme_example_runs(source: str, monkeypatch: pytest.MonkeyPatch)
     async with SandboxServer(calls=30) as sb:
         monkeypatch.setenv("CALLEAGUE_API_KEY", sb.api_key)
         monkeypatch.setenv("CALLEAGUE_BASE_URL", sb.base_url)
-        async with ca.AsyncSession() as s:
+        async with ca.AsyncSession(rate_limits=None) as s:
             namespace: dict[str, Any] = {"ca": ca, "s": s}
             code = compile(source, str(README), "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
             result = eval(code, namespace)  # our own README, on purpose

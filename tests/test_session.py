@@ -37,7 +37,7 @@ class Sleeps(list[float]):
 
 @pytest.fixture
 async def session() -> AsyncIterator[ca.AsyncSession]:
-    async with ca.AsyncSession(api_key=KEY) as s:
+    async with ca.AsyncSession(api_key=KEY, rate_limits=None) as s:
         s._sleep = Sleeps()
         yield s
 
@@ -69,19 +69,24 @@ def test_key_and_base_url_come_from_the_environment(monkeypatch: pytest.MonkeyPa
 @pytest.mark.parametrize("url", ["http://app.calleague.ai", "http://10.0.0.5:8000"])
 def test_plain_http_to_a_remote_host_is_refused_without_opt_in(url: str) -> None:
     with pytest.raises(ca.ConfigurationError, match="clear text"):
-        ca.AsyncSession(api_key=KEY, base_url=url)
-    assert ca.AsyncSession(api_key=KEY, base_url=url, allow_insecure_http=True).base_url == url
+        ca.AsyncSession(api_key=KEY, rate_limits=None, base_url=url)
+    assert (
+        ca.AsyncSession(
+            api_key=KEY, rate_limits=None, base_url=url, allow_insecure_http=True
+        ).base_url
+        == url
+    )
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8000", "http://localhost:1", "http://[::1]:80"])
 def test_plain_http_to_loopback_is_allowed(url: str) -> None:
-    assert ca.AsyncSession(api_key=KEY, base_url=url).base_url == url
+    assert ca.AsyncSession(api_key=KEY, rate_limits=None, base_url=url).base_url == url
 
 
 @pytest.mark.parametrize("url", ["app.calleague.ai", "ftp://x", "https://x/?q=1"])
 def test_malformed_base_url_is_refused(url: str) -> None:
     with pytest.raises(ca.ConfigurationError):
-        ca.AsyncSession(api_key=KEY, base_url=url)
+        ca.AsyncSession(api_key=KEY, rate_limits=None, base_url=url)
 
 
 @pytest.mark.parametrize(
@@ -94,7 +99,7 @@ def test_bad_options_are_refused(kwargs: dict[str, Any]) -> None:
 
 
 def test_repr_never_shows_the_key() -> None:
-    s = ca.AsyncSession(api_key=KEY)
+    s = ca.AsyncSession(api_key=KEY, rate_limits=None)
     assert KEY not in repr(s) and "sk_live" not in repr(s)
     assert "app.calleague.ai" in repr(s)
 
@@ -106,7 +111,7 @@ async def test_close_twice_is_fine_and_a_closed_session_refuses_requests(
     mock: aioresponses,
 ) -> None:
     mock.get(CALL_URL, payload={"callId": "cl_8f2a"})
-    s = ca.AsyncSession(api_key=KEY)
+    s = ca.AsyncSession(api_key=KEY, rate_limits=None)
     await s.calls.get("cl_8f2a")
     await s.close()
     await s.close()
@@ -117,7 +122,7 @@ async def test_close_twice_is_fine_and_a_closed_session_refuses_requests(
 
 async def test_unclosed_session_warns_once(mock: aioresponses) -> None:
     mock.get(CALL_URL, payload={"callId": "cl_8f2a"})
-    s = ca.AsyncSession(api_key=KEY)
+    s = ca.AsyncSession(api_key=KEY, rate_limits=None)
     await s.calls.get("cl_8f2a")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -132,7 +137,7 @@ async def test_unclosed_session_warns_once(mock: aioresponses) -> None:
 def test_session_never_used_does_not_warn() -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        s = ca.AsyncSession(api_key=KEY)
+        s = ca.AsyncSession(api_key=KEY, rate_limits=None)
         del s
         gc.collect()
     assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
@@ -160,7 +165,9 @@ async def test_start_sends_the_documented_body_and_headers(
 
 async def test_every_request_carries_bearer_auth_and_user_agent(mock: aioresponses) -> None:
     mock.get(CALL_URL, payload={"callId": "cl_8f2a"})
-    async with ca.AsyncSession(api_key=KEY, default_headers={"X-Team": "dialer"}) as s:
+    async with ca.AsyncSession(
+        api_key=KEY, rate_limits=None, default_headers={"X-Team": "dialer"}
+    ) as s:
         await s.calls.get("cl_8f2a")
         http = s._transport._http
         assert http is not None
@@ -229,7 +236,9 @@ async def test_escape_hatch_sends_any_request(mock: aioresponses, session: ca.As
 
 async def test_path_override_is_used(mock: aioresponses) -> None:
     mock.get(f"{BASE}/api/v1/calls/c1", payload={"callId": "c1"})
-    async with ca.AsyncSession(api_key=KEY, paths={"calls.get": "/api/v1/calls/{call_id}"}) as s:
+    async with ca.AsyncSession(
+        api_key=KEY, rate_limits=None, paths={"calls.get": "/api/v1/calls/{call_id}"}
+    ) as s:
         assert (await s.calls.get("c1")).call_id == "c1"
 
 
@@ -302,7 +311,7 @@ async def test_get_is_retried_on_5xx_until_success(
 async def test_get_gives_up_after_max_retries(mock: aioresponses) -> None:
     for _ in range(4):
         mock.get(CALL_URL, status=500, payload={"message": "boom"})
-    async with ca.AsyncSession(api_key=KEY, max_retries=2) as s:
+    async with ca.AsyncSession(api_key=KEY, rate_limits=None, max_retries=2) as s:
         s._sleep = Sleeps()
         with pytest.raises(ca.ServerError, match="boom"):
             await s.calls.get("cl_8f2a")
@@ -330,8 +339,9 @@ async def test_start_is_not_retried_after_a_500(
 ) -> None:
     mock.post(START_URL, status=500, payload={"message": "boom"})
     mock.post(START_URL, payload={"callId": "second"})
-    with pytest.raises(ca.ServerError):
+    with pytest.raises(ca.OutcomeUnknownError) as info:
         await session.calls.start(agent_id="ag_123", to="+903121234567")
+    assert isinstance(info.value.cause, ca.ServerError)
     assert len(sent(mock, "POST", START_URL)) == 1
 
 
@@ -339,9 +349,10 @@ async def test_start_is_not_retried_after_a_dropped_connection(
     mock: aioresponses, session: ca.AsyncSession
 ) -> None:
     mock.post(START_URL, exception=aiohttp.ServerDisconnectedError())
-    with pytest.raises(ca.APIConnectionError) as info:
+    with pytest.raises(ca.OutcomeUnknownError) as info:
         await session.calls.start(agent_id="ag_123", to="+903121234567")
-    assert info.value.request_sent
+    assert isinstance(info.value.cause, ca.APIConnectionError)
+    assert info.value.cause.request_sent
     assert len(sent(mock, "POST", START_URL)) == 1
 
 
@@ -367,7 +378,7 @@ async def test_rate_limit_error_exposes_retry_after(mock: aioresponses) -> None:
         mock.get(
             CALL_URL, status=429, payload={"message": "slow down"}, headers={"Retry-After": "3"}
         )
-    async with ca.AsyncSession(api_key=KEY, max_retries=0) as s:
+    async with ca.AsyncSession(api_key=KEY, rate_limits=None, max_retries=0) as s:
         with pytest.raises(ca.RateLimitError) as info:
             await s.calls.get("cl_8f2a")
     assert info.value.retry_after == 3.0
@@ -375,7 +386,7 @@ async def test_rate_limit_error_exposes_retry_after(mock: aioresponses) -> None:
 
 async def test_timeout_becomes_api_timeout_error(mock: aioresponses) -> None:
     mock.get(CALL_URL, exception=TimeoutError())
-    async with ca.AsyncSession(api_key=KEY, max_retries=0) as s:
+    async with ca.AsyncSession(api_key=KEY, rate_limits=None, max_retries=0) as s:
         with pytest.raises(ca.APITimeoutError):
             await s.calls.get("cl_8f2a")
 
@@ -383,7 +394,7 @@ async def test_timeout_becomes_api_timeout_error(mock: aioresponses) -> None:
 async def test_html_2xx_reply_is_a_clear_error(mock: aioresponses) -> None:
     for _ in range(3):
         mock.get(CALL_URL, body="<html>login</html>", content_type="text/html")
-    async with ca.AsyncSession(api_key=KEY, max_retries=0) as s:
+    async with ca.AsyncSession(api_key=KEY, rate_limits=None, max_retries=0) as s:
         with pytest.raises(ca.InvalidResponseError, match="not valid JSON"):
             await s.calls.get("cl_8f2a")
 

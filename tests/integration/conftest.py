@@ -25,6 +25,8 @@ async def sandbox() -> AsyncIterator[SandboxServer]:
 
 @pytest.fixture
 async def session(sandbox: SandboxServer) -> AsyncIterator[ca.AsyncSession]:
-    async with ca.AsyncSession(api_key=sandbox.api_key, base_url=sandbox.base_url, timeout=5) as s:
+    async with ca.AsyncSession(
+        api_key=sandbox.api_key, base_url=sandbox.base_url, timeout=5, rate_limits=None
+    ) as s:
         s._sleep = Sleeps()
         yield s

@@ -76,7 +76,7 @@ async def test_pages_report_total_and_page_numbers(session: ca.AsyncSession) -> 
 async def test_empty_list_costs_one_request(sandbox: SandboxServer) -> None:
     async with (
         SandboxServer(calls=0) as empty,
-        ca.AsyncSession(api_key=empty.api_key, base_url=empty.base_url) as s,
+        ca.AsyncSession(api_key=empty.api_key, base_url=empty.base_url, rate_limits=None) as s,
     ):
         assert [c async for c in s.calls.list()] == []
         assert len(empty.requests) == 1
@@ -177,8 +177,10 @@ async def test_start_is_never_repeated_when_the_call_may_have_been_placed(
     session: ca.AsyncSession, sandbox: SandboxServer, fault: Fault
 ) -> None:
     sandbox.fail_next(1, fault, path=sandbox.path("calls.start"))
-    with pytest.raises((ca.ServerError, ca.APIConnectionError)):
-        await session.calls.start(agent_id="ag_123", to=TO)
+    with pytest.raises(ca.OutcomeUnknownError) as info:
+        await session.calls.start(agent_id="ag_123", to=TO, metadata={"lead": "L-1"})
+    assert isinstance(info.value.cause, ca.ServerError | ca.APIConnectionError)
+    assert info.value.request == {"agentId": "ag_123", "to": TO, "metadata": {"lead": "L-1"}}
     assert sandbox.dials[TO] == 1
     starts = [r for r in sandbox.requests if r.path == sandbox.path("calls.start")]
     assert len(starts) == 1
@@ -211,7 +213,7 @@ async def test_connection_that_never_opens_is_retried_even_for_start() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # bound, never listening: connections are refused
         async with ca.AsyncSession(
-            api_key="sk_test", base_url=f"http://127.0.0.1:{port}", max_retries=2
+            api_key="sk_test", base_url=f"http://127.0.0.1:{port}", max_retries=2, rate_limits=None
         ) as s:
             waits: list[float] = []
 
@@ -232,6 +234,7 @@ async def test_path_overrides_reach_a_server_with_other_paths() -> None:
         ca.AsyncSession(
             api_key=sb.api_key,
             base_url=sb.base_url,
+            rate_limits=None,
             paths={"calls.get": "/api/v1/calls/{call_id}", "calls.list": "/api/v1/calls"},
         ) as s,
     ):
@@ -244,5 +247,5 @@ async def test_the_shipped_pytest_fixture_serves_the_sdk(
     calleague_sandbox: SandboxServer,
 ) -> None:
     sb = calleague_sandbox
-    async with ca.AsyncSession(api_key=sb.api_key, base_url=sb.base_url) as s:
+    async with ca.AsyncSession(api_key=sb.api_key, base_url=sb.base_url, rate_limits=None) as s:
         assert len([c async for c in s.calls.list()]) == 3

@@ -1,0 +1,212 @@
+"""Rate arithmetic, pure: rate strings, GCRA, the adaptive rate, and limit hints from replies.
+
+No clock is read here; every function takes ``now`` so tests run on plain numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import attrs
+
+from calleague_async._wire import header
+from calleague_async.errors import ConfigurationError
+
+_UNITS = {
+    "s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0,
+    "m": 60.0, "min": 60.0, "minute": 60.0, "minutes": 60.0,
+    "h": 3600.0, "hr": 3600.0, "hour": 3600.0, "hours": 3600.0,
+    "d": 86400.0, "day": 86400.0, "days": 86400.0,
+}  # fmt: skip
+_RATE = re.compile(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)?\s*([a-z]+)\s*", re.IGNORECASE)
+# "Rate limit exceeded: 10/minute" (seed 002) and the like, anywhere in a message.
+_HINT = re.compile(r"(\d+)\s*(?:requests?\s*)?(?:/|per)\s*(\d+(?:\.\d+)?)?\s*([a-z]+)", re.I)
+
+
+@attrs.frozen
+class Rate:
+    """``count`` requests per ``period`` seconds."""
+
+    count: int
+    period: float
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two requests at this rate."""
+        return self.period / self.count
+
+    @property
+    def per_second(self) -> float:
+        """Requests per second."""
+        return self.count / self.period
+
+    def __str__(self) -> str:
+        return f"{self.count}/{self.period:g}s"
+
+
+def parse_rate(text: str) -> Rate:
+    """Parse ``"30/minute"``, ``"5/second"``, ``"1000/hour"``, ``"10/5s"`` into a :class:`Rate`."""
+    match = _RATE.fullmatch(text) if isinstance(text, str) else None
+    unit = _UNITS.get(match.group(3).lower()) if match else None
+    if match is None or unit is None or int(match.group(1)) < 1:
+        raise ConfigurationError(
+            f"rate {text!r} is not like '30/minute', '5/second' or '1000/hour'"
+        )
+    multiple = float(match.group(2)) if match.group(2) else 1.0
+    if multiple <= 0:
+        raise ConfigurationError(f"rate {text!r} has an empty period")
+    return Rate(int(match.group(1)), multiple * unit)
+
+
+def rate_hint(message: str | None) -> Rate | None:
+    """A limit named in an error message, e.g. ``"Rate limit exceeded: 10/minute"``."""
+    if not message:
+        return None
+    match = _HINT.search(message)
+    if match is None or match.group(3).lower() not in _UNITS or int(match.group(1)) < 1:
+        return None
+    multiple = float(match.group(2)) if match.group(2) else 1.0
+    return (
+        Rate(int(match.group(1)), multiple * _UNITS[match.group(3).lower()]) if multiple else None
+    )
+
+
+def gcra(tat: float, now: float, interval: float, tolerance: float) -> tuple[float, float]:
+    """One GCRA decision: ``(wait, new_tat)``.
+
+    ``tat`` is the bucket's theoretical arrival time; a request may go once ``now`` reaches
+    ``tat - tolerance``. When ``wait`` is 0 the request is granted and ``new_tat`` is the
+    state to store; otherwise nothing changes and ``wait`` says how long until it would be.
+    """
+    base = tat if tat > now else now
+    allow_at = base - tolerance
+    if now < allow_at:
+        return allow_at - now, tat
+    return 0.0, base + interval
+
+
+@attrs.frozen
+class Feedback:
+    """What a reply says about the limit: pause for ``pause`` seconds, and/or a ``limit``."""
+
+    pause: float | None = None
+    limit: Rate | None = None
+
+
+def _dict_params(value: str) -> dict[str, str]:
+    """``'limit=100, remaining=0, reset=30'`` or ``'"default";r=0;t=30'`` into a dict."""
+    out: dict[str, str] = {}
+    for part in re.split(r"[;,]", value):
+        key, sep, val = part.partition("=")
+        if sep:
+            out[key.strip().lower()] = val.strip().strip('"')
+    return out
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def feedback_from_headers(headers: Mapping[str, str], *, wall_now: float) -> Feedback | None:
+    """Read ``X-RateLimit-Remaining/Reset`` and the IETF ``RateLimit``/``RateLimit-Policy``.
+
+    A bucket that the server says is empty (remaining 0) pauses until its reset; a policy such
+    as ``"default";q=100;w=60`` names the limit. ``wall_now`` is epoch seconds, for resets
+    given as epoch timestamps.
+    """
+    remaining = _number(header(headers, "X-RateLimit-Remaining"))
+    reset = _number(header(headers, "X-RateLimit-Reset"))
+    combined = header(headers, "RateLimit")
+    if combined is not None:
+        params = _dict_params(combined)
+        remaining = _number(params.get("remaining", params.get("r")))
+        reset = _number(params.get("reset", params.get("t")))
+    else:
+        remaining = (
+            remaining if remaining is not None else _number(header(headers, "RateLimit-Remaining"))
+        )
+        reset = reset if reset is not None else _number(header(headers, "RateLimit-Reset"))
+    limit = None
+    policy = header(headers, "RateLimit-Policy")
+    if policy is not None:
+        params = _dict_params(policy)
+        quota = _number(params.get("q", params.get("quota")))
+        window = _number(params.get("w", params.get("window")))
+        if quota is None:  # the older draft: "100;w=60"
+            quota = _number(policy.split(";", 1)[0].split(",", 1)[0].strip())
+        if quota and quota >= 1 and window and window > 0:
+            limit = Rate(int(quota), window)
+    pause = None
+    if remaining is not None and remaining <= 0 and reset is not None:
+        # Resets above a billion seconds are epoch timestamps, not deltas.
+        pause = max(0.0, reset - wall_now if reset > 1e9 else reset)
+    if pause is None and limit is None:
+        return None
+    return Feedback(pause=pause, limit=limit)
+
+
+@attrs.define
+class AdaptiveRate:
+    """The rate a bucket runs at: the configured one, lowered by 429s, recovering over time.
+
+    A 429 halves the rate (never below ``floor`` of the configured rate) and remembers the
+    rate that was hit; the rate then climbs back linearly, by a tenth of the configured rate
+    per period, to just under the rate that was hit, and only after ``calm_periods`` without a
+    429 does it probe higher, up to the configured rate. A limit the server names (a hint)
+    replaces the configured rate instead.
+    """
+
+    target: Rate
+    margin: float = 0.03
+    floor: float = 0.02
+    calm_periods: float = 10.0
+    current: float = attrs.field(init=False)  # requests per second
+    ceiling: float | None = attrs.field(init=False, default=None)
+    since: float = attrs.field(init=False, default=float("-inf"))
+    _base: float = attrs.field(init=False, default=0.0)
+
+    def __attrs_post_init__(self) -> None:
+        self.current = self.best
+
+    @property
+    def best(self) -> float:
+        """The configured (or server-named) rate less the safety margin, per second."""
+        return self.target.per_second * (1.0 - self.margin)
+
+    def interval(self, now: float) -> float:
+        """Seconds per request at ``now``, after recovering for the time since the last 429."""
+        best = self.best
+        if self.current < best:
+            periods = (now - self.since) / self.target.period
+            cap = best
+            if self.ceiling is not None and periods < self.calm_periods:
+                cap = min(best, self.ceiling * 0.95)
+            grown = self._base + periods * best * 0.1
+            self.current = min(cap, max(self.current, grown))
+        return 1.0 / self.current
+
+    def hit(self, now: float, sent_at: float) -> None:
+        """A 429 arrived for a request sent at ``sent_at``: slow to half the rate that was hit.
+
+        Requests sent before the last slow-down were paced at the old rate; their 429s say
+        nothing new, so they do not halve the rate again.
+        """
+        if sent_at < self.since:
+            return
+        rate = self.current
+        self.ceiling = rate
+        self.current = max(self.best * self.floor, rate * 0.5)
+        self._base = self.current
+        self.since = now
+
+    def learn(self, limit: Rate, now: float) -> None:
+        """The server named its limit: run just under it from now on (never above config)."""
+        if limit.per_second < self.target.per_second:
+            self.target = limit
+        self.current = min(self.current, self.best)
+        self._base = self.current
+        self.since = now
