@@ -30,6 +30,7 @@ from calleague_async.errors import (
     ValidationError,
 )
 from calleague_async.models import Agent, Call, CallStatus, Page, Webhook
+from calleague_async.resources.calls import CallRequest, StartResult
 
 __all__ = [
     "DEFAULT_RATE_LIMITS",
@@ -42,6 +43,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "Call",
+    "CallRequest",
     "CallStatus",
     "CalleagueError",
     "ConfigurationError",
@@ -54,6 +56,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "ServerError",
+    "StartResult",
     "UnprocessableEntityError",
     "ValidationError",
     "Webhook",

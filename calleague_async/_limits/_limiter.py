@@ -228,6 +228,7 @@ class Limiter:
             retry_after,
             1.0 / rate.interval(now),
         )
+        rate.hold(now + retry_after)
         await self._pause(bucket, retry_after)
 
     async def overloaded(self, route: Route, retry_after: float) -> None:

@@ -55,7 +55,7 @@ def parse_rate(text: str) -> Rate:
         )
     multiple = float(match.group(2)) if match.group(2) else 1.0
     if multiple <= 0:
-        raise ConfigurationError(f"rate {text!r} has an empty period")
+        raise ConfigurationError(f"rate {text!r} has an empty period; write it like '30/minute'")
     return Rate(int(match.group(1)), multiple * unit)
 
 
@@ -202,6 +202,10 @@ class AdaptiveRate:
         self.current = max(self.best * self.floor, rate * 0.5)
         self._base = self.current
         self.since = now
+
+    def hold(self, until: float) -> None:
+        """Start recovering only at ``until`` (the end of a pause), not during it."""
+        self.since = max(self.since, until)
 
     def learn(self, limit: Rate, now: float) -> None:
         """The server named its limit: run just under it from now on (never above config)."""

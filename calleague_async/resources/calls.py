@@ -2,13 +2,69 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from typing import Any
+
+import attrs
 
 from calleague_async import _validate
 from calleague_async._convert import structure
 from calleague_async._pagination import AsyncPager
+from calleague_async.errors import CalleagueError, OutcomeUnknownError, ValidationError
 from calleague_async.models import Call, CallStatus
 from calleague_async.resources._base import DEFAULT_PAGE_SIZE, Resource
+
+
+@attrs.frozen(kw_only=True)
+class CallRequest:
+    """One call to place with :meth:`Calls.start_many`: who dials whom, with your metadata.
+
+    ``idempotency_key`` is sent as the ``Idempotency-Key`` header; one is made if not given.
+    """
+
+    agent_id: str
+    to: str
+    metadata: dict[str, Any] | None = None
+    idempotency_key: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class StartResult:
+    """The outcome of one :class:`CallRequest`: ``call`` when placed, else ``error``.
+
+    ``error`` is an :class:`~calleague_async.errors.OutcomeUnknownError` when the call may or
+    may not have been placed; check before placing it again.
+    """
+
+    index: int
+    request: CallRequest
+    call: Call | None = None
+    error: CalleagueError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the call was placed."""
+        return self.call is not None
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """Whether the call may have been placed although no reply said so."""
+        return isinstance(self.error, OutcomeUnknownError)
+
+
+def _as_request(item: CallRequest | Mapping[str, Any]) -> CallRequest:
+    if isinstance(item, CallRequest):
+        return item
+    if not isinstance(item, Mapping):
+        raise ValidationError("requests", f"items must be CallRequest or dict (got {item!r:.60})")
+    unknown = set(item) - {"agent_id", "to", "metadata", "idempotency_key"}
+    if unknown:
+        raise ValidationError("requests", f"unknown keys {sorted(unknown)} in {dict(item)!r:.80}")
+    try:
+        return CallRequest(**item)
+    except TypeError as exc:
+        raise ValidationError("requests", f"{exc} in {dict(item)!r:.80}") from None
 
 
 def _call_id(call: Call) -> str:
@@ -24,11 +80,15 @@ class Calls(Resource):
         agent_id: str,
         to: str,
         metadata: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
     ) -> Call:
         """Start an outbound call: ``agent_id``'s assistant dials ``to`` (E.164).
 
         ``metadata`` is your own JSON object, echoed back on the call and its events. The request
-        is retried only when the reply proves no call was placed (429, 503, no connection).
+        is retried only when the reply proves no call was placed (429, 503, no connection);
+        when a failure leaves that open (a 500, a timeout, a dropped connection) it raises
+        :class:`~calleague_async.errors.OutcomeUnknownError` instead of dialing twice. Every
+        attempt carries one ``Idempotency-Key`` (``idempotency_key``, or a fresh one).
 
         >>> call = await s.calls.start(agent_id="ag_123", to="+903121234567",
         ...                            metadata={"orderId": "A-1042"})
@@ -41,9 +101,71 @@ class Calls(Resource):
         }
         if metadata is not None:
             body["metadata"] = _validate.json_object("metadata", metadata)
+        if idempotency_key is not None:
+            _validate.identifier("idempotency_key", idempotency_key)
         route = self._session._routes["calls.start"]
-        data = await self._session._send(route, json=body, expect="object")
+        data = await self._session._send(
+            route, json=body, expect="object", idempotency_key=idempotency_key
+        )
         return structure(data, Call)
+
+    async def start_many(
+        self,
+        requests: Iterable[CallRequest | Mapping[str, Any]]
+        | AsyncIterable[CallRequest | Mapping[str, Any]],
+        *,
+        concurrency: int = 32,
+    ) -> AsyncIterator[StartResult]:
+        """Place many calls, ``concurrency`` at a time, yielding each result as it completes.
+
+        One request's failure never stops the batch: its :class:`StartResult` carries the
+        error. Each request is attempted once unless a retry is provably safe, and the rate
+        limiter paces the whole batch. Requests are read lazily, so a huge (async) iterable of
+        leads costs memory only for those in flight. Leaving the loop early cancels the calls
+        still in flight (their outcome is then unknown).
+
+        >>> leads = [{"agent_id": "ag_123", "to": "+903121234567", "metadata": {"lead": 1}}]
+        >>> async for result in s.calls.start_many(leads, concurrency=16):
+        ...     print(result.index, result.call.call_id if result.ok else result.error)
+        """
+        _validate.positive_int("concurrency", concurrency)
+        source = _numbered(requests)
+        pending: set[asyncio.Task[StartResult]] = set()
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and len(pending) < concurrency:
+                    item = await anext(source, None)
+                    if item is None:
+                        exhausted = True
+                    else:
+                        pending.add(asyncio.ensure_future(self._start_one(*item)))
+                if not pending:
+                    return
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in sorted(done, key=lambda t: t.result().index):
+                    yield task.result()
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _start_one(self, index: int, item: CallRequest | Mapping[str, Any]) -> StartResult:
+        try:
+            request = _as_request(item)
+        except ValidationError as exc:
+            return StartResult(index=index, request=CallRequest(agent_id="", to=""), error=exc)
+        try:
+            call = await self.start(
+                agent_id=request.agent_id,
+                to=request.to,
+                metadata=request.metadata,
+                idempotency_key=request.idempotency_key,
+            )
+        except CalleagueError as exc:
+            return StartResult(index=index, request=request, error=exc)
+        return StartResult(index=index, request=request, call=call)
 
     async def get(self, call_id: str) -> Call:
         """Read one call's detail and outcome.
@@ -86,3 +208,18 @@ class Calls(Resource):
             start_page=start_page,
             max_items=max_items,
         )
+
+
+async def _numbered(
+    items: Iterable[CallRequest | Mapping[str, Any]]
+    | AsyncIterable[CallRequest | Mapping[str, Any]],
+) -> AsyncIterator[tuple[int, CallRequest | Mapping[str, Any]]]:
+    index = 0
+    if isinstance(items, AsyncIterable):
+        async for item in items:
+            yield index, item
+            index += 1
+    else:
+        for item in items:
+            yield index, item
+            index += 1

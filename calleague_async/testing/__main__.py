@@ -65,6 +65,7 @@ def _config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[
             latency=args.latency,
             rate_limit=args.rate_limit,
             paths=paths,
+            record_requests=False,  # nobody can read them here; don't grow forever
         )
     except (TypeError, ValueError) as error:
         parser.error(str(error))

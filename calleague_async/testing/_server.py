@@ -202,7 +202,7 @@ class SandboxConfig:
         api_key: The only key accepted as ``Authorization: Bearer <key>``. ``None`` makes a
             fresh ``sk_test_...`` key per server. Never shown in ``repr()``.
         agents: Seeded assistants: ``ag_123`` ("Support Assistant") plus ``agents - 1``
-            generated ones. ``0`` means none.
+            generated ones. ``0`` means none; at most 10,000.
         calls: Seeded calls: seed 000's ``cl_8f2a`` plus ``calls - 1`` generated ones, older
             and newest first. Generated lazily, so a million costs nothing. ``0`` means none.
         seed: Makes the generated data reproducible.
@@ -212,10 +212,14 @@ class SandboxConfig:
         slow_seconds: Default delay of :attr:`Fault.SLOW`.
         paths: Per-operation path overrides, e.g. ``{"calls.list": "/api/v1/calls"}``;
             see ``DEFAULT_PATHS`` for the names.
+        record_requests: Keep every request in ``SandboxServer.requests``; turn off for
+            long-running servers (the command line does).
     """
 
     api_key: str | None = attrs.field(default=None, repr=False, validator=_check_api_key)
-    agents: int = attrs.field(default=3, validator=attrs.validators.ge(0))
+    agents: int = attrs.field(
+        default=3, validator=[attrs.validators.ge(0), attrs.validators.le(10_000)]
+    )
     calls: int = attrs.field(
         default=50, validator=[attrs.validators.ge(0), attrs.validators.le(MAX_CALLS)]
     )
@@ -225,6 +229,7 @@ class SandboxConfig:
     rate_limit: str | None = attrs.field(default=None, validator=_check_rate_limit)
     slow_seconds: float = attrs.field(default=5.0, validator=attrs.validators.ge(0.0))
     paths: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze_paths, hash=False)
+    record_requests: bool = True
 
 
 @attrs.frozen
@@ -780,7 +785,8 @@ class SandboxServer:
 
         Only requests whose path equals ``path`` and method equals ``method`` (when given)
         count. Rules are used in the order they were added. ``delay`` sets the wait of
-        :attr:`Fault.SLOW`.
+        :attr:`Fault.SLOW`. Faults act like infrastructure in front of the API: they apply
+        before the key and the rate limit are checked.
         """
         if n < 0:
             raise ValueError("n must be >= 0")
@@ -917,15 +923,17 @@ class SandboxServer:
             body_ok = raw != b""
         except ValueError:
             body, body_ok = None, False
-        self.requests.append(
-            RecordedRequest(
-                method=request.method,
-                path=request.path,
-                query=dict(request.query.items()),
-                json=body,
-                headers={k: v for k, v in request.headers.items() if k.lower() != "authorization"},
+        if self._config.record_requests:
+            seen = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
+            self.requests.append(
+                RecordedRequest(
+                    method=request.method,
+                    path=request.path,
+                    query=dict(request.query.items()),
+                    json=body,
+                    headers=seen,
+                )
             )
-        )
         request_id = "req_" + secrets.token_hex(8)
         rule = self._take_fault(request.method, request.path)
         if self._latency > 0:
@@ -944,8 +952,8 @@ class SandboxServer:
             )
         elif fault in _PRE_FAULTS:
             status, message, retry_after = _PRE_FAULTS[fault]
-            headers = {"Retry-After": "1"} if retry_after else None
-            return self._render(_ApiError(status, message, headers), request_id)
+            extra = {"Retry-After": "1"} if retry_after else None
+            return self._render(_ApiError(status, message, extra), request_id)
 
         try:
             reply: _Ok | _ApiError = await self._process(request, body, body_ok)
