@@ -646,3 +646,29 @@ def test_pytest_plugin_fixture(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
+
+
+async def test_route_rate_limit_and_rate_limit_headers() -> None:
+    async with SandboxServer(
+        calls=3, route_rate_limits={"calls.get": "2/60"}, rate_limit_headers=True
+    ) as sb:
+        headers = {"Authorization": f"Bearer {sb.api_key}"}
+        async with aiohttp.ClientSession(headers=headers) as http:
+            url = sb.url(sb.path("calls.get", callId="cl_8f2a"))
+            seen = []
+            for _ in range(3):
+                async with http.get(url) as resp:
+                    seen.append((resp.status, resp.headers.get("X-RateLimit-Remaining")))
+                    body = await resp.json()
+            async with http.get(sb.url(sb.path("calls.list"))) as other:
+                assert other.status == 200  # only calls.get is limited
+    assert seen == [(200, "1"), (200, "0"), (429, "0")]
+    assert "2/60" in body["message"]
+    assert sb.rate_limited == 1
+
+
+def test_route_rate_limits_are_checked() -> None:
+    with pytest.raises(ValueError, match="unknown operation"):
+        SandboxConfig(route_rate_limits={"calls.nope": "1/1"})
+    with pytest.raises(ValueError, match="N/SECONDS"):
+        SandboxConfig(route_rate_limits={"calls.get": "lots"})

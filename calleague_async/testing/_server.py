@@ -179,6 +179,17 @@ def _check_rate_limit(_: object, __: attrs.Attribute[Any], value: str | None) ->
         parse_rate_limit(value)
 
 
+def _freeze_route_limits(value: Mapping[str, str]) -> Mapping[str, str]:
+    unknown = sorted(set(value) - set(_OPERATIONS))
+    if unknown:
+        raise ValueError(
+            f"unknown operation(s) in route_rate_limits: {unknown}; known: {sorted(_OPERATIONS)}"
+        )
+    for spec in value.values():
+        parse_rate_limit(spec)
+    return MappingProxyType(dict(value))
+
+
 def _check_api_key(_: object, __: attrs.Attribute[Any], value: str | None) -> None:
     if value is not None and (not value or any(c.isspace() for c in value)):
         raise ValueError("api_key must be a non-empty string without whitespace")
@@ -212,6 +223,11 @@ class SandboxConfig:
         slow_seconds: Default delay of :attr:`Fault.SLOW`.
         paths: Per-operation path overrides, e.g. ``{"calls.list": "/api/v1/calls"}``;
             see ``DEFAULT_PATHS`` for the names.
+        record_requests: Keep every request in :attr:`SandboxServer.requests`.
+        route_rate_limits: Per-operation limits on top of ``rate_limit``, like seed 002's
+            table: ``{"calls.start": "30/60"}``; a 429 names the limit that was hit.
+        rate_limit_headers: Send ``X-RateLimit-Limit/Remaining/Reset`` with every reply
+            of a limited operation, as many APIs do.
         record_requests: Keep every request in ``SandboxServer.requests``; turn off for
             long-running servers (the command line does).
     """
@@ -230,6 +246,10 @@ class SandboxConfig:
     slow_seconds: float = attrs.field(default=5.0, validator=attrs.validators.ge(0.0))
     paths: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze_paths, hash=False)
     record_requests: bool = True
+    route_rate_limits: Mapping[str, str] = attrs.field(
+        factory=dict, converter=_freeze_route_limits, hash=False
+    )
+    rate_limit_headers: bool = False
 
 
 @attrs.frozen
@@ -678,6 +698,9 @@ class SandboxServer:
         self._latency = config.latency
         self._rate: tuple[int, float, str] | None = None
         self.set_rate_limit(config.rate_limit)
+        self._route_rates = {
+            op: (*parse_rate_limit(spec), spec) for op, spec in config.route_rate_limits.items()
+        }
         self._routes = _compile_routes(config.paths)
         self._runner: web.AppRunner | None = None
 
@@ -991,10 +1014,12 @@ class SandboxServer:
             raise _ApiError(401, "Invalid or missing API key")
         return token
 
-    def _check_rate(self, key: str) -> None:
-        if self._rate is None:
-            return
-        limit, window, spec = self._rate
+    def _check_rate(self, key: str, rate: tuple[int, float, str] | None = None) -> dict[str, str]:
+        """Count a request against ``rate``; return the rate-limit headers to send, if any."""
+        rate = rate or self._rate
+        if rate is None:
+            return {}
+        limit, window, spec = rate
         now = self._clock()
         stamps = self._windows.setdefault(key, deque())
         while stamps and stamps[0] <= now - window:
@@ -1003,8 +1028,22 @@ class SandboxServer:
             self.rate_limited += 1
             wait = max(1, math.ceil(stamps[0] + window - now))
             unit = "" if any(ch.isalpha() for ch in spec) else " seconds"
-            raise _ApiError(429, f"Rate limit exceeded: {spec}{unit}", {"Retry-After": str(wait)})
+            headers = {"Retry-After": str(wait)}
+            if self._config.rate_limit_headers:
+                headers |= self._limit_headers(limit, 0, stamps[0] + window - now)
+            raise _ApiError(429, f"Rate limit exceeded: {spec}{unit}", headers)
         stamps.append(now)
+        if not self._config.rate_limit_headers:
+            return {}
+        return self._limit_headers(limit, limit - len(stamps), stamps[0] + window - now)
+
+    @staticmethod
+    def _limit_headers(limit: int, remaining: int, reset: float) -> dict[str, str]:
+        return {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": str(max(0, remaining)),
+            "X-RateLimit-Reset": str(max(1, math.ceil(reset))),
+        }
 
     async def _process(self, request: web.Request, body: Any, body_ok: bool) -> _Ok:
         key = self._check_auth(request)
@@ -1017,8 +1056,14 @@ class SandboxServer:
             if route.method != request.method:
                 allowed.append(route.method)
                 continue
+            route_rate = self._route_rates.get(route.operation)
+            limit_headers = {}
+            if route_rate is not None:
+                limit_headers = self._check_rate(f"{key}|{route.operation}", route_rate)
             handler = getattr(self, "_op_" + route.operation.replace(".", "_"))
             result: _Ok = await handler(_Ctx(request, match.groupdict(), body, body_ok))
+            if limit_headers:
+                result = attrs.evolve(result, headers={**result.headers, **limit_headers})
             return result
         if allowed:
             raise _ApiError(405, "Method not allowed", {"Allow": ", ".join(sorted(set(allowed)))})

@@ -208,3 +208,22 @@ async def test_three_processes_share_one_key_through_redis(redis_url: str) -> No
     assert sb.rate_limited == 0  # any 429 would have failed its worker (max_retries=0)
     agents = collections.Counter(r.headers.get("User-Agent", "")[:15] for r in sb.requests)
     assert sum(agents.values()) == 60
+
+
+async def test_rate_limit_headers_pause_the_bucket_before_any_429() -> None:
+    async with (
+        SandboxServer(
+            calls=5, route_rate_limits={"calls.get": "5/1"}, rate_limit_headers=True
+        ) as sb,
+        ca.AsyncSession(
+            api_key=sb.api_key,
+            base_url=sb.base_url,
+            rate_limits={"default": "100/second"},  # the client does not know the limit
+            max_retries=3,
+        ) as s,
+    ):
+        for _ in range(12):
+            await s.calls.get("cl_8f2a")
+    # "Remaining: 0" paused the bucket until the reset instead of firing into a 429.
+    assert sb.rate_limited == 0
+    assert len(sb.requests) == 12
