@@ -27,6 +27,15 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks (never part of the test gate): ``nox -s bench -- limiter``."""
+    session.install("-e", ".[test]")
+    names = session.posargs or ["limiter"]
+    for name in names:
+        session.run("python", "-m", f"benchmarks.bench_{name}")
+
+
+@nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package, the tests and the examples."""
     session.install("-e", ".[dev]")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 from typing import Any
 
 import pytest
@@ -313,3 +314,40 @@ async def test_headers_saying_the_bucket_is_empty_pause_it(vclock: VirtualClock)
     [granted] = await vclock.run(lim.acquire(GET))
     assert granted == pytest.approx(3.0)
     assert lim.observe(GET, {"X-RateLimit-Remaining": "40"}) is None
+
+
+def test_gcra_credits_a_late_wake_up_within_slack_only() -> None:
+    # Woke 1 ms after its slot at t=10: keeps the slot, so the next one stays at 12.
+    assert gcra(tat=10.0, now=10.001, interval=2.0, tolerance=0.0, slack=0.05) == (0.0, 12.0)
+    # Long idle: no credit, no burst.
+    assert gcra(tat=10.0, now=30.0, interval=2.0, tolerance=0.0, slack=0.05) == (0.0, 32.0)
+
+
+async def test_late_wake_ups_do_not_lower_the_rate(vclock: VirtualClock) -> None:
+    lim = limiter(vclock, {"default": "50/second"})
+    real_sleep = vclock.sleep
+
+    async def late_sleep(seconds: float) -> None:
+        await real_sleep(seconds + 0.001)  # every timer fires a millisecond late
+
+    lim._sleep = late_sleep
+    grants = await vclock.run(*(lim.acquire(GET) for _ in range(501)))
+    rate = 500 / (max(grants) - min(grants))
+    assert rate == pytest.approx(50 * 0.97, rel=0.01)
+    assert max(sum(1 for g in grants if t <= g < t + 1.0) for t in grants) <= 50
+
+
+@pytest.mark.parametrize(("count", "period"), [(1, 1.0), (5, 60.0), (30, 60.0), (100, 1.0)])
+async def test_no_window_ever_holds_more_than_the_limit_despite_late_timers(
+    vclock: VirtualClock, count: int, period: float
+) -> None:
+    rng = random.Random(count)
+    lim = limiter(vclock, {"default": f"{count}/{period:g}s"})
+    real_sleep = vclock.sleep
+
+    async def jittery_sleep(seconds: float) -> None:
+        await real_sleep(seconds + rng.uniform(0, 0.05 * period))  # up to 5% of a window late
+
+    lim._sleep = jittery_sleep
+    grants = sorted(await vclock.run(*(lim.acquire(GET) for _ in range(count * 5))))
+    assert max(sum(1 for g in grants if t <= g < t + period) for t in grants) <= count

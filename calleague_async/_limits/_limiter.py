@@ -27,7 +27,7 @@ DEFAULT = "default"
 # Shared by every session in this process: plain numbers only. Anything bound to an event
 # loop (the FIFO lanes) is kept per loop, since each pytest-asyncio test runs its own loop.
 _PROCESS_STORE = MemoryStore()
-_RATES: dict[tuple[str, str], AdaptiveRate] = {}
+_RATES: dict[tuple[str, str, Rate, float], AdaptiveRate] = {}
 _LANES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Lane]] = (
     weakref.WeakKeyDictionary()
 )
@@ -94,7 +94,10 @@ class Limiter:
         self._rates: dict[str, AdaptiveRate] = {}
         for name, rate in limits.items():
             bucket = self._canonical(name)
-            shared = _RATES.setdefault((scope, bucket), AdaptiveRate(rate, margin=margin))
+            # Sessions of one key and one configuration share what they learn from 429s.
+            shared = _RATES.setdefault(
+                (scope, bucket, rate, margin), AdaptiveRate(rate, margin=margin)
+            )
             self._rates[bucket] = shared
         self._plans: dict[str, tuple[str, ...]] = {}
         self._strikes: dict[str, int] = {}
@@ -115,14 +118,17 @@ class Limiter:
             self._plans[route.key] = plan
         return plan
 
+    def _spec(self, bucket: str, now: float) -> BucketSpec:
+        rate = self._rates[bucket]
+        interval = rate.interval(now)
+        # Credit a late wake-up with up to 90% of the safety margin (see gcra): timers
+        # overshoot by about a millisecond, more than a whole interval at thousands per second.
+        # Within the margin, no window of the limit's period can hold an extra request.
+        slack = 0.9 * rate.margin * rate.target.period
+        return BucketSpec(f"{self._scope}:{bucket}", interval, interval * (self._burst - 1), slack)
+
     def _specs(self, plan: tuple[str, ...], now: float) -> list[BucketSpec]:
-        specs = []
-        for bucket in plan:
-            interval = self._rates[bucket].interval(now)
-            specs.append(
-                BucketSpec(f"{self._scope}:{bucket}", interval, interval * (self._burst - 1))
-            )
-        return specs
+        return [self._spec(bucket, now) for bucket in plan]
 
     def _lane(self, plan: tuple[str, ...]) -> _Lane:
         lanes = _LANES.setdefault(asyncio.get_running_loop(), {})
@@ -180,9 +186,7 @@ class Limiter:
 
     async def _pause(self, bucket: str, seconds: float) -> None:
         now = self._clock()
-        interval = self._rates[bucket].interval(now)
-        spec = BucketSpec(f"{self._scope}:{bucket}", interval, interval * (self._burst - 1))
-        await self._store.pause(spec, seconds, now)
+        await self._store.pause(self._spec(bucket, now), seconds, now)
 
     def observe(self, route: Route, headers: Mapping[str, str]) -> Awaitable[None] | None:
         """Read rate-limit headers of any reply; an awaitable when they ask for a pause."""

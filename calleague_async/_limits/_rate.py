@@ -72,14 +72,21 @@ def rate_hint(message: str | None) -> Rate | None:
     )
 
 
-def gcra(tat: float, now: float, interval: float, tolerance: float) -> tuple[float, float]:
+def gcra(
+    tat: float, now: float, interval: float, tolerance: float, slack: float = 0.0
+) -> tuple[float, float]:
     """One GCRA decision: ``(wait, new_tat)``.
 
     ``tat`` is the bucket's theoretical arrival time; a request may go once ``now`` reaches
     ``tat - tolerance``. When ``wait`` is 0 the request is granted and ``new_tat`` is the
     state to store; otherwise nothing changes and ``wait`` says how long until it would be.
+
+    ``slack`` credits a waiter that woke up late (timers overshoot by a millisecond or so):
+    up to ``slack`` seconds after its slot it still takes that slot, not a new one, so the long
+    run rate is the configured one instead of losing every overshoot. Keep it within the
+    safety margin, so no window of the limit's period ever holds an extra request.
     """
-    base = tat if tat > now else now
+    base = tat if tat >= now - slack else now
     allow_at = base - tolerance
     if now < allow_at:
         return allow_at - now, tat

@@ -17,11 +17,16 @@ from calleague_async.errors import ConfigurationError
 
 @attrs.frozen
 class BucketSpec:
-    """One bucket to take a token from: its store key, seconds per token, burst tolerance."""
+    """One bucket to take a token from.
+
+    Its store key, seconds per token, burst tolerance, and the lateness credited to a waiter
+    that woke up late (see ``gcra``).
+    """
 
     key: str
     interval: float
     tolerance: float
+    slack: float = 0.0
 
 
 class Store(Protocol):
@@ -51,14 +56,14 @@ class MemoryStore:
         tat = self._tat
         if len(specs) == 1:
             spec = specs[0]
-            wait, new = gcra(tat.get(spec.key, now), now, spec.interval, spec.tolerance)
+            wait, new = gcra(tat.get(spec.key, now), now, spec.interval, spec.tolerance, spec.slack)
             if wait <= 0.0:
                 tat[spec.key] = new
             return wait
         news = []
         longest = 0.0
         for spec in specs:
-            wait, new = gcra(tat.get(spec.key, now), now, spec.interval, spec.tolerance)
+            wait, new = gcra(tat.get(spec.key, now), now, spec.interval, spec.tolerance, spec.slack)
             longest = max(longest, wait)
             news.append(new)
         if longest > 0.0:
@@ -88,10 +93,11 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local wait = 0
 local news = {}
 for i, key in ipairs(KEYS) do
-  local interval = tonumber(ARGV[2 * i - 1])
-  local tolerance = tonumber(ARGV[2 * i])
+  local interval = tonumber(ARGV[3 * i - 2])
+  local tolerance = tonumber(ARGV[3 * i - 1])
+  local slack = tonumber(ARGV[3 * i])
   local tat = tonumber(redis.call('GET', key)) or now
-  if tat < now then tat = now end
+  if tat < now - slack then tat = now end
   local allow = tat - tolerance
   if now < allow then
     if allow - now > wait then wait = allow - now end
@@ -144,7 +150,7 @@ class RedisStore:
         keys = [self._prefix + s.key for s in specs]
         args: list[str] = []
         for spec in specs:
-            args += (f"{spec.interval:.6f}", f"{spec.tolerance:.6f}")
+            args += (f"{spec.interval:.6f}", f"{spec.tolerance:.6f}", f"{spec.slack:.6f}")
         result = await self._acquire(keys=keys, args=args)
         return float(result)
 

@@ -57,7 +57,9 @@ async def test_redis_keys_never_contain_the_api_key(redis_url: str) -> None:
         await s.calls.start(agent_id="ag_123", to="+903121234567")
     client = aioredis.from_url(redis_url)
     try:
-        keys = [k.decode() for k in await client.keys("calleague:rl:*")]
+        keys = [
+            k.decode() if isinstance(k, bytes) else k for k in await client.keys("calleague:rl:*")
+        ]
     finally:
         await client.aclose()
     assert keys
