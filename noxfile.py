@@ -21,8 +21,17 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """Ruff (lint and format) and the import-linter layer contract."""
     session.install("-e", ".[dev]")
-    session.run("ruff", "check", "calleague_async", "tests", "examples", "noxfile.py")
-    session.run("ruff", "format", "--check", "calleague_async", "tests", "examples", "noxfile.py")
+    session.run("ruff", "check", "calleague_async", "tests", "examples", "benchmarks", "noxfile.py")
+    session.run(
+        "ruff",
+        "format",
+        "--check",
+        "calleague_async",
+        "tests",
+        "examples",
+        "benchmarks",
+        "noxfile.py",
+    )
     session.run("lint-imports")
 
 
