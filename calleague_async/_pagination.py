@@ -1,43 +1,119 @@
 """Auto-paging over ``page``/``pageSize`` list endpoints, as ``async for`` iterators.
 
-Stops when the items collected reach ``total``, on an empty page, or on a page that repeats the
-last one; never yields an id twice, remembering ids only as far back as pages can overlap.
+Exactly once, by arithmetic: the first reply's ``total`` fixes a snapshot, and every later
+reply's ``total`` says how many calls arrived at the head since, i.e. how far the list has slid.
+The pager keeps ``position``, the index (in the snapshot) of the next item to yield, and reads
+each reply as covering snapshot indices ``[(page - 1) * size - shift, page * size - shift)``.
+Items before ``position`` were yielded already and are dropped; a reply that starts after
+``position`` was read before the list slid, so it is read again. Pages ahead are fetched
+concurrently but used strictly in order, so memory is bounded by the pages in flight. A window of
+recent ids drops any repeat the arithmetic cannot see (deletions, servers ignoring ``page``).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import asyncio
+import json
+import logging
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Generic, TypeVar
 
+import attrs
+
 from calleague_async._wire import ListPayload
+from calleague_async.errors import InvalidResponseError, ValidationError
 from calleague_async.models import Page
 
 T = TypeVar("T")
 
+log = logging.getLogger("calleague_async")
+
 FetchPage = Callable[[int, int], Awaitable[ListPayload]]
 """Fetch one page: ``(page, page_size) -> ListPayload``."""
 
+_MAX_REREADS = 8  # re-reads of one position before the listing is declared inconsistent
 
-class _RecentIds:
-    """The ids of the most recent items, as many as pages can overlap by.
 
-    New items inserted at the head push older ones onto the next page, so the overlap between
-    two consecutive pages is at most the growth of ``total`` since the first page (capped by
-    the page size): remembering ``page_size + growth`` ids is enough, never every id seen.
+def _string_dict(value: Mapping[str, str]) -> dict[str, str]:
+    return dict(value)
+
+
+@attrs.frozen(kw_only=True)
+class ListCursor:
+    """Where a listing stands: resume it later without repeating what was yielded.
+
+    ``position`` counts the items of the snapshot yielded so far; ``snapshot_total`` is the
+    ``total`` when the listing began (calls that arrived since are not part of it);
+    ``recent_ids`` are the last ids yielded, to drop repeats across the resume; ``filters`` are
+    the list's filters, which a resumed listing must repeat. Save it with :meth:`to_json`.
+
+    >>> cursor = ListCursor(position=200, snapshot_total=1000)
+    >>> ListCursor.from_json(cursor.to_json()) == cursor
+    True
     """
 
-    def __init__(self, capacity: int) -> None:
+    position: int
+    snapshot_total: int | None
+    recent_ids: tuple[str, ...] = ()
+    filters: Mapping[str, str] = attrs.field(factory=dict, converter=_string_dict)
+
+    def to_json(self) -> str:
+        """The cursor as a JSON string."""
+        return json.dumps(
+            {
+                "version": 1,
+                "position": self.position,
+                "snapshot_total": self.snapshot_total,
+                "recent_ids": list(self.recent_ids),
+                "filters": dict(self.filters),
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ListCursor:
+        """Read a cursor saved with :meth:`to_json`; ``ValidationError`` if it is not one."""
+        try:
+            data = json.loads(text)
+            if data.get("version") != 1:
+                raise ValueError(f"unknown cursor version {data.get('version')!r}")
+            position, total = data["position"], data["snapshot_total"]
+            if not isinstance(position, int) or position < 0:
+                raise ValueError("position must be an int >= 0")
+            if total is not None and not isinstance(total, int):
+                raise ValueError("snapshot_total must be an int or null")
+            return cls(
+                position=position,
+                snapshot_total=total,
+                recent_ids=tuple(str(i) for i in data.get("recent_ids", [])),
+                filters={str(k): str(v) for k, v in data.get("filters", {}).items()},
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ValidationError("cursor", f"not a saved list cursor: {exc}") from None
+
+
+class _RecentIds:
+    """The ids of the most recent items, at most ``capacity`` of them."""
+
+    def __init__(self, capacity: int, seed: tuple[str, ...] = ()) -> None:
         self.capacity = capacity
-        self._ids: dict[Any, None] = {}
+        self._ids: dict[Any, None] = dict.fromkeys(seed[-capacity:])
 
     def add(self, key: Any) -> bool:
         """Remember ``key``; False if it was already among the recent ids."""
         if key in self._ids:
             return False
         self._ids[key] = None
-        while len(self._ids) > self.capacity:
+        if len(self._ids) > self.capacity:
             del self._ids[next(iter(self._ids))]
         return True
+
+    def last(self, n: int) -> tuple[str, ...]:
+        """The ``n`` most recent ids."""
+        return tuple(str(k) for k in list(self._ids)[-n:])
+
+    def __contains__(self, key: Any) -> bool:
+        return key in self._ids
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -48,7 +124,7 @@ class AsyncPager(Generic[T]):
 
     >>> async for call in s.calls.list(status="completed", page_size=100):
     ...     print(call.call_id)
-    >>> async for page in s.calls.list(page_size=100).pages():
+    >>> async for page in s.calls.list(page_size=100, concurrency=8).pages():
     ...     print(page.page, page.total, len(page.items))
     """
 
@@ -56,58 +132,189 @@ class AsyncPager(Generic[T]):
         self,
         fetch: FetchPage,
         decode: Callable[[list[dict[str, Any]]], list[T]],
-        key: Callable[[T], Any],
+        key: Callable[[dict[str, Any]], Any],
         *,
         page_size: int,
         start_page: int = 1,
         max_items: int | None = None,
+        concurrency: int = 1,
+        cursor: ListCursor | None = None,
+        filters: Mapping[str, str] | None = None,
     ) -> None:
         self._fetch = fetch
         self._decode = decode
         self._key = key
         self.page_size = page_size
-        self.start_page = start_page
         self.max_items = max_items
+        self.concurrency = concurrency
+        self._filters = dict(filters or {})
+        if cursor is not None and dict(cursor.filters) != self._filters:
+            raise ValidationError(
+                "cursor",
+                f"was saved for filters {dict(cursor.filters)}, not {self._filters}",
+            )
+        self._start = cursor or ListCursor(
+            position=(start_page - 1) * page_size, snapshot_total=None, filters=self._filters
+        )
+        self._position = self._start.position
+        self._snapshot = self._start.snapshot_total
+        self._recent = _RecentIds(page_size, self._start.recent_ids)
+
+    @property
+    def cursor(self) -> ListCursor:
+        """Where the listing stands after the last item handed out; save it to resume."""
+        return ListCursor(
+            position=self._position,
+            snapshot_total=self._snapshot,
+            recent_ids=self._recent.last(self.page_size),
+            filters=self._filters,
+        )
+
+    def _hand_out(self, index: int, record: dict[str, Any]) -> None:
+        self._position = index + 1
+        key = self._key(record)
+        if key is not None and key != "":
+            self._recent.add(key)
 
     def __aiter__(self) -> AsyncIterator[T]:
         return self._items()
 
     async def _items(self) -> AsyncIterator[T]:
-        async for page in self.pages():
-            for item in page.items:
-                yield item
+        async for _, _, entries in self._walk():
+            models = self._decode([record for _, record in entries])
+            for (index, record), model in zip(entries, models, strict=True):
+                self._hand_out(index, record)
+                yield model
 
     async def pages(self) -> AsyncIterator[Page[T]]:
         """Yield each page in turn; ``page.items`` holds only items not yielded before."""
-        size, page_no, limit = self.page_size, self.start_page, self.max_items
-        recent = _RecentIds(size)
-        # Items before the starting page count as collected when comparing with total.
-        collected = (page_no - 1) * size
+        first = True
+        async for page_no, total, entries in self._walk():
+            if entries or first:
+                items = self._decode([record for _, record in entries])
+                for index, record in entries:
+                    self._hand_out(index, record)
+                yield Page(items=items, total=total, page=page_no, page_size=self.page_size)
+            first = False
+
+    async def raw(self) -> AsyncIterator[dict[str, Any]]:
+        """Yield the records exactly as the API sent them (wire names, nothing converted)."""
+        async for _, _, entries in self._walk():
+            for index, record in entries:
+                self._hand_out(index, record)
+                yield record
+
+    async def _walk(
+        self,
+    ) -> AsyncIterator[tuple[int, int | None, list[tuple[int, dict[str, Any]]]]]:
+        """Read pages in order; yield each page's new records with their snapshot index."""
+        size, limit = self.page_size, self.max_items
+        position, snapshot = self._start.position, self._start.snapshot_total
+        self._position, self._snapshot = position, snapshot
+        recent = self._recent = _RecentIds(size * (self.concurrency + 2), self._start.recent_ids)
         yielded = 0
-        first_total: int | None = None
-        while True:
-            payload = await self._fetch(page_no, size)
-            total = payload.total
-            if first_total is None:
-                first_total = total
-            growth = max(0, (total or 0) - (first_total or 0))
-            recent.capacity = size + growth
-            records = self._decode(payload.items)
-            fresh = [r for r in records if (k := self._key(r)) in ("", None) or recent.add(k)]
-            if limit is not None:
-                fresh = fresh[: limit - yielded]
-            collected += len(fresh)
-            yielded += len(fresh)
-            if fresh or page_no == self.start_page:
-                yield Page(items=fresh, total=total, page=page_no, page_size=size)
-            if not payload.items or (limit is not None and yielded >= limit):
-                return
-            if total is not None:
-                if collected >= total:
+        latest_total: int | None = None  # total of the most recently *sent* reply in hand
+        latest_seq = -1
+        sent = 0
+        inflight: dict[int, asyncio.Task[tuple[int, ListPayload]]] = {}
+        rereads = 0
+        shrank = False
+
+        async def fetch(page: int, seq: int) -> tuple[int, ListPayload]:
+            return seq, await self._fetch(page, size)
+
+        try:
+            while True:
+                shift = 0 if snapshot is None or latest_total is None else latest_total - snapshot
+                need = max(1, (position + shift) // size + 1)
+                last = math.ceil(latest_total / size) if latest_total is not None else need
+                window = range(need, need + self.concurrency)
+                stale = [inflight.pop(page) for page in list(inflight) if page not in window]
+                if stale:  # read at an older shift: no longer where we are
+                    for task in stale:
+                        task.cancel()
+                    # Let them finish cancelling, so no more than `concurrency` are ever open.
+                    await asyncio.gather(*stale, return_exceptions=True)
+                for page in window:
+                    if page > need and page > last:
+                        break
+                    if page not in inflight:
+                        inflight[page] = asyncio.ensure_future(fetch(page, sent))
+                        sent += 1
+                seq, payload = await inflight.pop(need)
+                items, total = payload.items, payload.total
+                if total is None:
+                    first, skip = position, 0  # no total, no arithmetic: page after page
+                else:
+                    if latest_total is not None and (
+                        (seq > latest_seq and total < latest_total)
+                        or (seq < latest_seq and total > latest_total)
+                    ):
+                        shrank = True  # totals went down over time: calls were deleted
+                    if seq > latest_seq:
+                        latest_seq, latest_total = seq, total
+                    if snapshot is None:
+                        snapshot = self._snapshot = total
+                    first = (need - 1) * size - (total - snapshot)
+                    gap = first > position
+                    early = first + size <= position - size
+                    if gap or (items and early):
+                        # Read before the list slid as far as we now know it has (or, resuming,
+                        # before any total was known): read the right page again.
+                        rereads += 1
+                        if rereads > _MAX_REREADS:
+                            raise InvalidResponseError(
+                                f"page {need} keeps missing item {position}: the list changes "
+                                "faster than it can be read",
+                                status_code=200,
+                            )
+                        continue
+                    skip = min(len(items), max(0, position - first))
+                    # Anchor on ids: never skip a record that was not handed out. A deletion
+                    # further down makes `total` overstate how far the list slid, so the
+                    # arithmetic can run ahead by a few records: step back to the earliest
+                    # record of the last page's worth that was not handed out.
+                    planned = skip
+                    floor = max(0, skip - min(size, len(recent)), -first)
+                    skip = next(
+                        (j for j in range(floor, skip) if self._key(items[j]) not in recent),
+                        skip,
+                    )
+                    if skip == 0 < planned and first > 0 and rereads < _MAX_REREADS:
+                        # Stepped back to this page's first record: more may be missing before
+                        # it, so read the page before (repeats are dropped by id).
+                        rereads += 1
+                        position = first - 1
+                        continue
+                rereads = 0
+                entries: list[tuple[int, dict[str, Any]]] = []
+                seen_here: set[Any] = set()
+                consumed = 0
+                for record in items[skip:]:
+                    if limit is not None and yielded + len(entries) >= limit:
+                        break
+                    consumed += 1
+                    k = self._key(record)
+                    if k is None or k == "" or (k not in recent and k not in seen_here):
+                        seen_here.add(k)
+                        entries.append((first + skip + consumed - 1, record))
+                ahead = first + skip >= position
+                position = max(position, first + skip + consumed)
+                yielded += len(entries)
+                yield need, total, entries
+                if not items or len(items) < size or (limit is not None and yielded >= limit):
+                    return  # an empty or short page is the end of the list
+                if len(items) > size:
+                    return  # the server ignores pageSize: it sent everything at once
+                if total is None and consumed == size and ahead and not entries:
+                    log.warning("calleague_async: page %d repeats earlier items; stopping", need)
+                    return  # the server ignores `page`
+                if snapshot is not None and position >= snapshot and not shrank:
+                    # Every item of the snapshot has been yielded. (After deletions positions
+                    # may be overstated, so then only a short or empty page ends the list.)
                     return
-            elif len(payload.items) < size:
-                return
-            if not fresh and growth < size:
-                # Nothing new and no insertions to explain it: the server ignores `page`.
-                return
-            page_no += 1
+        finally:
+            for task in inflight.values():
+                task.cancel()
+            if inflight:
+                await asyncio.gather(*inflight.values(), return_exceptions=True)

@@ -7,9 +7,10 @@ from typing import Any, TypeVar
 
 from calleague_async import _validate
 from calleague_async._convert import structure_many
-from calleague_async._pagination import AsyncPager
+from calleague_async._pagination import AsyncPager, ListCursor
 from calleague_async._session import BaseSession
 from calleague_async._wire import ListPayload
+from calleague_async.errors import ValidationError
 
 T = TypeVar("T")
 
@@ -26,24 +27,32 @@ class Resource:
         self,
         route_name: str,
         model: type[T],
-        key: Callable[[T], Any],
+        key: Callable[[dict[str, Any]], Any],
         filters: dict[str, Any],
         *,
         page_size: int,
         start_page: int,
         max_items: int | None,
+        concurrency: int = 1,
+        cursor: ListCursor | None = None,
     ) -> AsyncPager[T]:
         """A pager over a ``page``/``pageSize`` list route; arguments are checked here, eagerly."""
         _validate.positive_int("page_size", page_size, maximum=_validate.MAX_PAGE_SIZE)
         _validate.positive_int("start_page", start_page)
+        _validate.positive_int("concurrency", concurrency, maximum=64)
         if max_items is not None:
             _validate.positive_int("max_items", max_items)
+        if cursor is not None and not isinstance(cursor, ListCursor):
+            raise ValidationError("cursor", f"must be a ListCursor (got {type(cursor).__name__})")
+        if cursor is not None and start_page != 1:
+            raise ValidationError("start_page", "give a cursor or a start_page, not both")
         session = self._session
         route = session._routes[route_name]
+        query = {k: str(v) for k, v in filters.items() if v is not None}
 
         async def fetch(page: int, size: int) -> ListPayload:
             payload: ListPayload = await session._send(
-                route, params={**filters, "page": page, "pageSize": size}, expect="list"
+                route, params={**query, "page": page, "pageSize": size}, expect="list"
             )
             return payload
 
@@ -51,5 +60,13 @@ class Resource:
             return structure_many(items, model)
 
         return AsyncPager(
-            fetch, decode, key, page_size=page_size, start_page=start_page, max_items=max_items
+            fetch,
+            decode,
+            key,
+            page_size=page_size,
+            start_page=start_page,
+            max_items=max_items,
+            concurrency=concurrency,
+            cursor=cursor,
+            filters=query,
         )

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from calleague_async._convert import structure
 from calleague_async._pagination import AsyncPager
 from calleague_async.models import Agent
 from calleague_async.resources._base import DEFAULT_PAGE_SIZE, Resource
 
 
-def _agent_id(agent: Agent) -> str:
-    return agent.agent_id
+def _agent_id(record: dict[str, Any]) -> Any:
+    return record.get("agentId", record.get("id"))
 
 
 class Agents(Resource):

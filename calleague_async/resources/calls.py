@@ -10,7 +10,7 @@ import attrs
 
 from calleague_async import _validate
 from calleague_async._convert import structure
-from calleague_async._pagination import AsyncPager
+from calleague_async._pagination import AsyncPager, ListCursor
 from calleague_async.errors import CalleagueError, OutcomeUnknownError, ValidationError
 from calleague_async.models import Call, CallStatus
 from calleague_async.resources._base import DEFAULT_PAGE_SIZE, Resource
@@ -67,8 +67,8 @@ def _as_request(item: CallRequest | Mapping[str, Any]) -> CallRequest:
         raise ValidationError("requests", f"{exc} in {dict(item)!r:.80}") from None
 
 
-def _call_id(call: Call) -> str:
-    return call.call_id
+def _call_id(record: dict[str, Any]) -> Any:
+    return record.get("callId", record.get("id"))
 
 
 class Calls(Resource):
@@ -186,11 +186,16 @@ class Calls(Resource):
         page_size: int = DEFAULT_PAGE_SIZE,
         start_page: int = 1,
         max_items: int | None = None,
+        concurrency: int = 1,
+        cursor: ListCursor | None = None,
     ) -> AsyncPager[Call]:
         """Calls, newest first, across pages: use with ``async for``.
 
-        ``status`` and ``agent_id`` filter; ``page_size`` is 1..100; ``start_page`` resumes from a
-        page; ``max_items`` stops after that many calls.
+        ``status`` and ``agent_id`` filter; ``page_size`` is 1..100; ``start_page`` starts from a
+        page; ``max_items`` stops after that many calls. ``concurrency`` fetches that many pages
+        at once once the first page gave ``total``, still yielding in order, each call that
+        existed when the listing began exactly once even while new calls arrive. ``cursor``
+        (from ``pager.cursor``, saved with ``to_json()``) resumes a listing where it stopped.
 
         >>> async for call in s.calls.list(status="completed", page_size=100):
         ...     print(call.call_id, call.duration_sec)
@@ -207,6 +212,8 @@ class Calls(Resource):
             page_size=page_size,
             start_page=start_page,
             max_items=max_items,
+            concurrency=concurrency,
+            cursor=cursor,
         )
 
 
