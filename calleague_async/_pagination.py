@@ -302,7 +302,20 @@ class AsyncPager(Generic[T]):
                 position = max(position, first + skip + consumed)
                 yielded += len(entries)
                 yield need, total, entries
-                if not items or len(items) < size or (limit is not None and yielded >= limit):
+                if limit is not None and yielded >= limit:
+                    return
+                if items and total is not None and (need - 1) * size + len(items) < total:
+                    if len(items) < size:
+                        # Fewer than asked while more exist: the server caps pageSize. Page
+                        # numbers now count its pages; positions do not depend on the size.
+                        log.info("calleague_async: the server caps pageSize at %d", len(items))
+                        size = len(items)
+                        for task in inflight.values():
+                            task.cancel()
+                        await asyncio.gather(*inflight.values(), return_exceptions=True)
+                        inflight.clear()
+                        continue
+                elif not items or len(items) < size:
                     return  # an empty or short page is the end of the list
                 if len(items) > size:
                     return  # the server ignores pageSize: it sent everything at once

@@ -35,6 +35,7 @@ from calleague_async._transport import Transport
 from calleague_async._version import __version__
 from calleague_async._wire import Expect, decode
 from calleague_async.errors import (
+    APIConnectionError,
     CalleagueError,
     ConfigurationError,
     OutcomeUnknownError,
@@ -138,6 +139,8 @@ class BaseSession:
                 burst=rate_limit_burst,
                 max_wait=max_wait,
             )
+            # A store made here from a URL is ours to close; a store object passed in is not.
+            self._limiter.owns_store = isinstance(rate_limit_store, str)
         headers = {
             "User-Agent": f"calleague-async/{__version__} python/{platform.python_version()}",
             "Accept": "application/json",
@@ -223,10 +226,11 @@ class BaseSession:
         retry, limiter, transport = self._retry, self._limiter, self._transport
         attempts = 0
         sent_at = 0.0
+        ambiguous = False  # did any attempt fail after it may have reached the server?
         while True:
             attempts += 1
             if limiter is not None:
-                sent_at = await limiter.acquire(route)
+                sent_at = await _acquire(limiter, route, path)
             started = time.monotonic()
             try:
                 reply = await transport.send(
@@ -244,16 +248,19 @@ class BaseSession:
                     reply.status,
                     (time.monotonic() - started) * 1000,
                 )
-                if limiter is not None and (pause := limiter.observe(route, reply.headers)):
-                    await pause
+                if limiter is not None:
+                    await _observe(limiter, route, reply.status, reply.headers)
                 return decode(reply, method=route.method, path=path, expect=expect)
             except CalleagueError as exc:
                 error = exc
             if limiter is not None:
                 await _feed_back(limiter, route, error, sent_at)
+            ambiguous = ambiguous or retry.outcome_unknown(error)
             wait = retry.wait(route, error, attempts) if attempts <= opts.max_retries else None
             if wait is None:
-                if route.creates_call and retry.outcome_unknown(error):
+                # Judged on every attempt, not the last: a 429 after a 500 proves nothing
+                # about the first attempt, which may have placed the call.
+                if route.creates_call and ambiguous:
                     raise OutcomeUnknownError(
                         method=route.method,
                         path=path,
@@ -274,14 +281,42 @@ class BaseSession:
             await self._sleep(wait)
 
 
+async def _acquire(limiter: Limiter, route: Route, path: str) -> float:
+    """Wait for a token; a store that cannot be reached (Redis down) is a connection error."""
+    try:
+        return await limiter.acquire(route)
+    except CalleagueError:
+        raise
+    except Exception as exc:  # the store's own errors (redis-py's) stop here
+        raise APIConnectionError(
+            f"rate limit store unavailable: {type(exc).__name__}: {exc}",
+            method=route.method,
+            path=path,
+            request_sent=False,
+        ) from exc
+
+
+async def _observe(limiter: Limiter, route: Route, status: int, headers: Any) -> None:
+    """Feed a reply's rate-limit headers to the limiter: best effort, never losing the reply."""
+    try:
+        pause = limiter.observe(route, status, headers)
+        if pause is not None:
+            await pause
+    except Exception:  # a reply is in hand (maybe a placed call): never trade it for this
+        log.warning("calleague_async: rate limiter bookkeeping failed", exc_info=True)
+
+
 async def _feed_back(limiter: Limiter, route: Route, error: CalleagueError, sent_at: float) -> None:
-    """Tell the limiter what a failed attempt says about the server's limits."""
-    if isinstance(error, RateLimitError):
-        await limiter.rate_limited(
-            route, retry_after=error.retry_after, message=error.message, sent_at=sent_at
-        )
-    elif isinstance(error, ServerError) and error.status_code == 503 and error.retry_after:
-        await limiter.overloaded(route, error.retry_after)
+    """Tell the limiter what a failed attempt says about the server's limits: best effort."""
+    try:
+        if isinstance(error, RateLimitError):
+            await limiter.rate_limited(
+                route, retry_after=error.retry_after, message=error.message, sent_at=sent_at
+            )
+        elif isinstance(error, ServerError) and error.status_code == 503 and error.retry_after:
+            await limiter.overloaded(route, error.retry_after)
+    except Exception:  # the original error matters more than the limiter's bookkeeping
+        log.warning("calleague_async: rate limiter bookkeeping failed", exc_info=True)
 
 
 def _store(spec: str | Store | None) -> Store | None:

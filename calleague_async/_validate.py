@@ -5,6 +5,7 @@ Each check either returns the value (normalised) or raises ``ValidationError`` n
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -110,5 +111,10 @@ def is_loopback(host: str | None) -> bool:
     """Whether ``host`` names this machine (traffic to it never leaves it)."""
     if not host:
         return False
-    host = host.strip("[]").lower()
-    return host in {"localhost", "::1"} or host.startswith("127.") or host.endswith(".localhost")
+    host = host.strip("[]").lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name like 127.0.0.1.example.com is not loopback
+        return False

@@ -7,6 +7,7 @@ and every error body shape (``{code, message}``, ``{detail}``, ``{message, error
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
@@ -66,6 +67,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     value = value.strip()
     try:
         seconds = float(value)
+        if not math.isfinite(seconds):
+            return None
     except ValueError:
         try:
             when = parsedate_to_datetime(value)
@@ -209,6 +212,8 @@ def decode(
             data = json.loads(reply.body)
     except ValueError as exc:
         decode_error = exc
+    except RecursionError:  # absurdly deep nesting: not the JSON any endpoint promises
+        decode_error = ValueError("JSON nested too deeply")
     parsed = decode_error is None
     if not 200 <= status < 300:
         body = data if parsed else _text(reply.body)
@@ -246,7 +251,8 @@ def _list_payload(reply: Reply, data: Any, method: str, path: str) -> ListPayloa
     items: Any
     total: int | None
     if isinstance(data, list):
-        items, total = data, len(data)
+        # A bare array says nothing of a total: the pager pages on until a short page.
+        items, total = data, None
     elif isinstance(data, dict):
         items = data.get("list", data.get("items"))
         if items is None and not data.get("total"):

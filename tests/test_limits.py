@@ -308,12 +308,12 @@ async def test_429_message_naming_the_limit_is_learned(vclock: VirtualClock) -> 
 
 async def test_headers_saying_the_bucket_is_empty_pause_it(vclock: VirtualClock) -> None:
     lim = limiter(vclock, {"default": "100/second"}, margin=0.0)
-    pause = lim.observe(GET, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "3"})
+    pause = lim.observe(GET, 200, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "3"})
     assert pause is not None
     await pause
     [granted] = await vclock.run(lim.acquire(GET))
     assert granted == pytest.approx(3.0)
-    assert lim.observe(GET, {"X-RateLimit-Remaining": "40"}) is None
+    assert lim.observe(GET, 200, {"X-RateLimit-Remaining": "40"}) is None
 
 
 def test_gcra_credits_a_late_wake_up_within_slack_only() -> None:
@@ -351,3 +351,50 @@ async def test_no_window_ever_holds_more_than_the_limit_despite_late_timers(
     lim._sleep = jittery_sleep
     grants = sorted(await vclock.run(*(lim.acquire(GET) for _ in range(count * 5))))
     assert max(sum(1 for g in grants if t <= g < t + period) for t in grants) <= count
+
+
+async def test_a_run_of_429s_without_retry_after_grows_the_pause(vclock: VirtualClock) -> None:
+    lim = limiter(vclock, {"default": "100/second"}, margin=0.0)
+    pauses = []
+    for _ in range(4):
+        start = vclock.now
+        # The session shows every reply to observe() first, the 429 included.
+        assert lim.observe(GET, 429, {}) is None
+        await lim.rate_limited(GET, retry_after=None, message=None, sent_at=-1.0)
+        [granted] = await vclock.run(lim.acquire(GET))
+        pauses.append(granted - start)
+    assert pauses[3] >= 4.0 > 1.0 >= pauses[0]
+    lim.observe(GET, 200, {})  # a success ends the run
+    start = vclock.now
+    await lim.rate_limited(GET, retry_after=None, message=None, sent_at=-1.0)
+    [granted] = await vclock.run(lim.acquire(GET))
+    assert granted - start <= 1.0
+
+
+async def test_absurd_resets_never_freeze_a_bucket(vclock: VirtualClock) -> None:
+    lim = limiter(vclock, {"default": "100/second"}, margin=0.0)
+    wall = 1_800_000_000.0
+    lim._wall = lambda: wall
+    # A reset in epoch milliseconds, two seconds away:
+    pause = lim.observe(
+        GET, 200, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int((wall + 2) * 1000))}
+    )
+    assert pause is not None
+    await pause
+    [granted] = await vclock.run(lim.acquire(GET))
+    assert granted == pytest.approx(2.0)
+    # A reset a century away is capped, and logged:
+    pause = lim.observe(GET, 200, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "4e9"})
+    assert pause is not None
+    await pause
+    [granted] = await vclock.run(lim.acquire(GET))
+    assert granted - 2.0 <= 600.0 + 1e-6
+    assert feedback_from_headers({"RateLimit": "r=0, t=inf"}, wall_now=0) is None
+
+
+def test_a_policy_header_at_the_configured_limit_does_not_stall_recovery() -> None:
+    rate = AdaptiveRate(Rate(100, 1.0), margin=0.0)
+    rate.hit(now=0.0, sent_at=0.0)
+    for t in range(1, 40):
+        rate.learn(Rate(100, 1.0), now=float(t))  # the header on every reply
+    assert 1 / rate.interval(40.0) == pytest.approx(100.0)

@@ -63,10 +63,26 @@ async def test_empty_list_costs_one_request() -> None:
     assert src.asked == [1]
 
 
-async def test_stops_on_a_short_page_when_total_overcounts() -> None:
+async def test_stops_when_total_overcounts_and_pages_run_short() -> None:
     src = FakeList(15, total_bonus=1000)
     assert len(await ids(pager(src))) == 15
-    assert src.asked == [1, 2]
+    # Page 2 is short although total says more: read as a pageSize cap of 5, so one more
+    # page (4 in pages of 5) is asked for, found empty, and the listing ends.
+    assert src.asked == [1, 2, 4]
+
+
+async def test_a_server_capping_page_size_is_followed() -> None:
+    rows = [{"id": f"c{i}"} for i in range(120)]
+    asked: list[tuple[int, int]] = []
+
+    async def capped(page: int, size: int) -> ListPayload:
+        asked.append((page, size))
+        real = min(size, 50)
+        return ListPayload(items=rows[(page - 1) * real : page * real], total=len(rows))
+
+    p = AsyncPager(capped, lambda x: x, lambda r: r["id"], page_size=100)
+    assert [r["id"] async for r in p] == [r["id"] for r in rows]
+    assert [page for page, _ in asked] == [1, 2, 3]
 
 
 async def test_stops_on_empty_page_when_total_overcounts() -> None:

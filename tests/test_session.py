@@ -421,3 +421,85 @@ async def test_logs_never_contain_the_key(
     await session.calls.get("cl_8f2a")
     assert "retrying GET" in caplog.text
     assert KEY not in caplog.text
+
+
+async def test_opt_in_still_reports_an_unknown_outcome_after_a_later_429(
+    mock: aioresponses,
+) -> None:
+    mock.post(START_URL, status=500, payload={"message": "boom"})
+    mock.post(START_URL, status=429, payload={"message": "slow"}, headers={"Retry-After": "1"})
+    async with ca.AsyncSession(
+        api_key=KEY, rate_limits=None, max_retries=1, retry_unknown_outcomes=True
+    ) as s:
+        s._sleep = Sleeps()
+        with pytest.raises(ca.OutcomeUnknownError) as info:
+            await s.calls.start(agent_id="ag_123", to="+903121234567")
+    # The last error was a 429, but the first attempt may have placed the call.
+    assert isinstance(info.value.cause, ca.RateLimitError)
+
+
+async def test_a_deeply_nested_reply_is_an_invalid_response(mock: aioresponses) -> None:
+    mock.get(CALL_URL, body="[" * 100_000, content_type="application/json")
+    async with ca.AsyncSession(api_key=KEY, rate_limits=None, max_retries=0) as s:
+        with pytest.raises(ca.InvalidResponseError, match="nested"):
+            await s.calls.get("cl_8f2a")
+
+
+async def test_start_many_survives_an_unexpected_exception_in_one_row(
+    mock: aioresponses, session: ca.AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(3):
+        mock.post(START_URL, payload={"callId": f"c{i}", "status": "ringing"})
+    real_start = session.calls.start
+
+    async def flaky_start(**kwargs: Any) -> ca.Call:
+        if kwargs["to"].endswith("2"):
+            raise RuntimeError("bug in a hook")
+        return await real_start(**kwargs)
+
+    monkeypatch.setattr(session.calls, "start", flaky_start)
+    rows = [{"agent_id": "ag_1", "to": f"+90555000000{i}"} for i in range(4)]
+    results = {r.index: r async for r in session.calls.start_many(rows, concurrency=2)}
+    assert sorted(results) == [0, 1, 2, 3]
+    assert results[2].outcome_unknown
+    assert isinstance(results[2].error.__cause__, RuntimeError)  # type: ignore[union-attr]
+    assert sum(r.ok for r in results.values()) == 3
+
+
+class BrokenStore:
+    """A limiter store whose server went away after granting tokens."""
+
+    def __init__(self, *, acquire_fails: bool) -> None:
+        self.acquire_fails = acquire_fails
+
+    async def acquire(self, specs: Any, now: float) -> float:
+        if self.acquire_fails:
+            raise ConnectionError("store down")
+        return 0.0
+
+    async def pause(self, spec: Any, seconds: float, now: float) -> None:
+        raise ConnectionError("store down")
+
+    async def close(self) -> None:
+        raise AssertionError("a store passed in is the caller's to close")
+
+
+async def test_a_placed_call_is_never_lost_to_limiter_bookkeeping(mock: aioresponses) -> None:
+    mock.post(
+        START_URL,
+        payload={"callId": "cl_1", "status": "ringing"},
+        headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "5"},
+    )
+    async with ca.AsyncSession(api_key=KEY, rate_limit_store=BrokenStore(acquire_fails=False)) as s:
+        call = await s.calls.start(agent_id="ag_123", to="+903121234567")
+    assert call.call_id == "cl_1"
+
+
+async def test_an_unreachable_limiter_store_fails_before_sending(mock: aioresponses) -> None:
+    async with ca.AsyncSession(
+        api_key=KEY, rate_limit_store=BrokenStore(acquire_fails=True), max_retries=0
+    ) as s:
+        with pytest.raises(ca.APIConnectionError, match="rate limit store") as info:
+            await s.calls.start(agent_id="ag_123", to="+903121234567")
+    assert info.value.request_sent is False
+    assert not mock.requests

@@ -82,3 +82,22 @@ def test_webhook_url(url: str, ok: bool) -> None:
 def test_events_must_be_a_non_empty_list_of_strings(bad: object) -> None:
     with pytest.raises(ca.ValidationError, match="events"):
         _validate.string_list("events", bad)
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("api.localhost", True),
+        ("127.0.0.1.attacker.example", False),
+        ("localhost.attacker.example", False),
+        ("10.0.0.1", False),
+        (None, False),
+    ],
+)
+def test_loopback_detection(host: str | None, loopback: bool) -> None:
+    assert _validate.is_loopback(host) is loopback

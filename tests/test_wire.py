@@ -36,7 +36,7 @@ def test_envelope_list_is_unwrapped() -> None:
     [
         ({"total": 2, "list": [{"a": 1}, {"a": 2}]}, [{"a": 1}, {"a": 2}], 2),
         ({"total": 1, "items": [{"a": 1}]}, [{"a": 1}], 1),
-        ([{"a": 1}], [{"a": 1}], 1),
+        ([{"a": 1}], [{"a": 1}], None),  # a bare array says nothing of a total
         ({"total": 0}, [], 0),
         ({"list": [{"a": 1}]}, [{"a": 1}], None),
         ({"total": "7", "list": []}, [], 7),

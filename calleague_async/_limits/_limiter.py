@@ -23,6 +23,8 @@ from calleague_async.errors import ConfigurationError, LimiterTimeoutError
 log = logging.getLogger("calleague_async")
 
 DEFAULT = "default"
+MAX_PAUSE = 600.0
+"""The longest a reply can pause a bucket, whatever its headers say (seconds)."""
 
 # Shared by every session in this process: plain numbers only. Anything bound to an event
 # loop (the FIFO lanes) is kept per loop, since each pytest-asyncio test runs its own loop.
@@ -85,6 +87,7 @@ class Limiter:
             raise ConfigurationError(f"margin must be in [0, 0.5) (got {margin})")
         self._scope = scope
         self._store: Store = store if store is not None else _PROCESS_STORE
+        self.owns_store = False  # set by the session for stores it created from a URL
         self._fast = self._store if isinstance(self._store, MemoryStore) else None
         self._burst = burst
         self._max_wait = max_wait
@@ -185,18 +188,26 @@ class Limiter:
             lane.lock.release()
 
     async def _pause(self, bucket: str, seconds: float) -> None:
+        if not seconds < MAX_PAUSE:  # also catches NaN
+            # A reset in milliseconds read as seconds, or a broken header, must not freeze
+            # every session of this key for years.
+            log.warning("calleague_async: capping a %.0fs pause of %s at %ss", seconds, bucket,
+                        MAX_PAUSE)  # fmt: skip
+            seconds = MAX_PAUSE
         now = self._clock()
         await self._store.pause(self._spec(bucket, now), seconds, now)
 
-    def observe(self, route: Route, headers: Mapping[str, str]) -> Awaitable[None] | None:
+    def observe(
+        self, route: Route, status: int, headers: Mapping[str, str]
+    ) -> Awaitable[None] | None:
         """Read rate-limit headers of any reply; an awaitable when they ask for a pause."""
         plan = self.buckets(route)
         if not plan:
             return None
-        feedback = feedback_from_headers(headers, wall_now=self._wall())
         bucket = plan[0]
-        if self._strikes.get(bucket):
-            self._strikes[bucket] = 0
+        if 200 <= status < 300 and self._strikes.get(bucket):
+            self._strikes[bucket] = 0  # a success ends a run of 429s
+        feedback = feedback_from_headers(headers, wall_now=self._wall())
         if feedback is None:
             return None
         if feedback.limit is not None:
@@ -242,6 +253,6 @@ class Limiter:
             await self._pause(plan[0], retry_after)
 
     async def close(self) -> None:
-        """Release the store's connections (the shared in-memory store stays)."""
-        if self._store is not _PROCESS_STORE:
+        """Release the store's connections, if this limiter's session created the store."""
+        if self.owns_store:
             await self._store.close()

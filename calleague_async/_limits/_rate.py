@@ -5,6 +5,7 @@ No clock is read here; every function takes ``now`` so tests run on plain number
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 
@@ -113,9 +114,10 @@ def _dict_params(value: str) -> dict[str, str]:
 
 def _number(value: str | None) -> float | None:
     try:
-        return float(value) if value is not None else None
+        number = float(value) if value is not None else None
     except ValueError:
         return None
+    return number if number is None or math.isfinite(number) else None
 
 
 def feedback_from_headers(headers: Mapping[str, str], *, wall_now: float) -> Feedback | None:
@@ -149,7 +151,9 @@ def feedback_from_headers(headers: Mapping[str, str], *, wall_now: float) -> Fee
             limit = Rate(int(quota), window)
     pause = None
     if remaining is not None and remaining <= 0 and reset is not None:
-        # Resets above a billion seconds are epoch timestamps, not deltas.
+        # Resets above a billion are epoch timestamps (above a trillion, in milliseconds).
+        if reset > 1e12:
+            reset = reset / 1000.0
         pause = max(0.0, reset - wall_now if reset > 1e9 else reset)
     if pause is None and limit is None:
         return None
@@ -215,9 +219,14 @@ class AdaptiveRate:
         self.since = max(self.since, until)
 
     def learn(self, limit: Rate, now: float) -> None:
-        """The server named its limit: run just under it from now on (never above config)."""
-        if limit.per_second < self.target.per_second:
-            self.target = limit
+        """The server named its limit: run just under it from now on (never above config).
+
+        A named limit at or above the one in force changes nothing, so a header repeated on
+        every reply does not hold back the recovery after a 429.
+        """
+        if limit.per_second >= self.target.per_second:
+            return
+        self.target = limit
         self.current = min(self.current, self.best)
         self._base = self.current
-        self.since = now
+        self.since = max(self.since, now)

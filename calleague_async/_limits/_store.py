@@ -105,7 +105,8 @@ for i, key in ipairs(KEYS) do
     news[i] = tat + interval
   end
 end
-if wait > 0 then return string.format('%.6f', wait) end
+-- A wait under a microsecond must not print as 0.000000, which would read as "granted".
+if wait > 0 then return string.format('%.6f', math.max(wait, 0.000001)) end
 for i, key in ipairs(KEYS) do
   local ttl = math.ceil((news[i] - now) * 1000) + 1000
   redis.call('SET', key, string.format('%.6f', news[i]), 'PX', ttl)

@@ -121,8 +121,10 @@ class Calls(Resource):
         One request's failure never stops the batch: its :class:`StartResult` carries the
         error. Each request is attempted once unless a retry is provably safe, and the rate
         limiter paces the whole batch. Requests are read lazily, so a huge (async) iterable of
-        leads costs memory only for those in flight. Leaving the loop early cancels the calls
-        still in flight (their outcome is then unknown).
+        leads costs memory only for those in flight. Closing the iterator cancels the calls
+        still in flight (their outcome is then unknown): that happens at once when you
+        ``break`` out of ``async for r in s.calls.start_many(...)``; if you keep the iterator in
+        a variable, wrap it in ``contextlib.aclosing`` so leaving the loop closes it.
 
         >>> leads = [{"agent_id": "ag_123", "to": "+903121234567", "metadata": {"lead": 1}}]
         >>> async for result in s.calls.start_many(leads, concurrency=16):
@@ -143,8 +145,8 @@ class Calls(Resource):
                 if not pending:
                     return
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in sorted(done, key=lambda t: t.result().index):
-                    yield task.result()
+                for result in sorted((t.result() for t in done), key=lambda r: r.index):
+                    yield result
         finally:
             for task in pending:
                 task.cancel()
@@ -165,6 +167,17 @@ class Calls(Resource):
             )
         except CalleagueError as exc:
             return StartResult(index=index, request=request, error=exc)
+        except Exception as exc:
+            # Not one of ours (a bug, or a library's error): the request may have been sent.
+            unknown = OutcomeUnknownError(
+                method="POST",
+                path=self._session._routes["calls.start"].path,
+                request={"agentId": request.agent_id, "to": request.to},
+                idempotency_key=request.idempotency_key,
+                cause=CalleagueError(f"{type(exc).__name__}: {exc}"),
+            )
+            unknown.__cause__ = exc
+            return StartResult(index=index, request=request, error=unknown)
         return StartResult(index=index, request=request, call=call)
 
     async def get(self, call_id: str) -> Call:
