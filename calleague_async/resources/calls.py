@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -115,7 +115,7 @@ class Calls(Resource):
         | AsyncIterable[CallRequest | Mapping[str, Any]],
         *,
         concurrency: int = 32,
-    ) -> AsyncIterator[StartResult]:
+    ) -> AsyncGenerator[StartResult, None]:
         """Place many calls, ``concurrency`` at a time, yielding each result as it completes.
 
         One request's failure never stops the batch: its :class:`StartResult` carries the

@@ -1,0 +1,409 @@
+"""The ``calleague`` command: calls, agents, bulk export and CSV campaigns from the shell.
+
+``calleague --sandbox calls export -o calls.jsonl`` runs against an embedded sandbox server;
+without ``--sandbox`` the key and URL come from flags or ``CALLEAGUE_API_KEY`` /
+``CALLEAGUE_BASE_URL``. Bad input gives a one-line error and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import json
+import os
+import sys
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+import calleague_async as ca
+from calleague_async._limits import DEFAULT_RATE_LIMITS
+from calleague_async.export import Format, export_calls, partial_paths
+from calleague_async.testing import SandboxServer
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+# The embedded sandbox enforces limits like a real workspace, and the client is told them,
+# so a demo shows pacing with no 429s instead of a minute-long wait at the default limits.
+SANDBOX_LIMITS = {"default": "50/second", "POST /api/core/voice/agent/call": "20/second"}
+_PHONE_COLUMNS = ("to", "phone", "number", "phone_number")
+
+
+class CommandError(Exception):
+    """A one-line error for the user, with the exit code to leave with."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="calleague",
+        description="The Calleague voice-assistant API from the shell.",
+        epilog="Example: calleague --sandbox calls export -o calls.jsonl",
+    )
+    parser.add_argument("--api-key", help="API key (default: $CALLEAGUE_API_KEY)")
+    parser.add_argument("--base-url", help="API base URL (default: $CALLEAGUE_BASE_URL)")
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="run against an embedded sandbox server with seeded data (no account needed)",
+    )
+    parser.add_argument(
+        "--sandbox-calls", type=int, default=1000, metavar="N", help="calls in the sandbox (1000)"
+    )
+    parser.add_argument(
+        "--rate-limit",
+        action="append",
+        default=[],
+        metavar="KEY=RATE",
+        help="override a client-side limit, e.g. 'default=200/minute' (repeatable)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument("--version", action="version", version=f"calleague {ca.__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    calls = commands.add_parser("calls", help="start, read and export calls")
+    calls_cmd = calls.add_subparsers(dest="action", metavar="ACTION", required=True)
+    export = calls_cmd.add_parser("export", help="export every call to JSONL or CSV")
+    export.add_argument("--status", help="only calls with this status")
+    export.add_argument("--agent-id", help="only calls of this assistant")
+    export.add_argument("--format", choices=("jsonl", "csv"), default=None)
+    export.add_argument("-o", "--output", help="file to write (calls.jsonl / calls.csv)")
+    export.add_argument("--concurrency", type=int, default=8, help="pages in flight (8)")
+    export.add_argument(
+        "--resume", action="store_true", help="continue an interrupted export of the same file"
+    )
+    start = calls_cmd.add_parser("start", help="start one outbound call")
+    start.add_argument("--agent-id", required=True)
+    start.add_argument("--to", required=True, help="number in E.164 format, e.g. +903121234567")
+    start.add_argument("--metadata", help="a JSON object echoed back on the call")
+    get = calls_cmd.add_parser("get", help="show one call")
+    get.add_argument("call_id")
+
+    agents = commands.add_parser("agents", help="read voice assistants")
+    agents_cmd = agents.add_subparsers(dest="action", metavar="ACTION", required=True)
+    agents_cmd.add_parser("list", help="list assistants")
+
+    dial = commands.add_parser("dial", help="run a campaign from a CSV of numbers")
+    dial.add_argument("leads", help="CSV with a 'to' (or phone/number) column; others: metadata")
+    dial.add_argument("--agent-id", required=True)
+    dial.add_argument("--concurrency", type=int, default=16, help="calls in flight (16)")
+    dial.add_argument("-o", "--output", help="results CSV (LEADS.results.csv)")
+
+    commands.add_parser(
+        "sandbox", help="serve the sandbox for other tools (see 'calleague sandbox --help')"
+    )
+    return parser
+
+
+def _rate_limits(args: argparse.Namespace) -> dict[str, str]:
+    limits = dict(SANDBOX_LIMITS if args.sandbox else DEFAULT_RATE_LIMITS)
+    for item in args.rate_limit:
+        key, sep, rate = item.partition("=")
+        if not sep:
+            raise CommandError(f"--rate-limit {item!r}: write it as KEY=RATE", EXIT_USAGE)
+        limits[key.strip()] = rate.strip()
+    return limits
+
+
+@contextlib.asynccontextmanager
+async def _session(args: argparse.Namespace) -> AsyncIterator[ca.AsyncSession]:
+    limits = _rate_limits(args)
+    if not args.sandbox and not (args.api_key or os.environ.get("CALLEAGUE_API_KEY")):
+        raise CommandError(
+            "no API key: pass --api-key or set CALLEAGUE_API_KEY (or try --sandbox)", EXIT_USAGE
+        )
+    if not args.sandbox:
+        async with ca.AsyncSession(
+            args.api_key, base_url=args.base_url, rate_limits=limits
+        ) as session:
+            yield session
+        return
+    async with SandboxServer(
+        calls=args.sandbox_calls,
+        rate_limit="50/1",
+        route_rate_limits={"calls.start": "20/1"},
+        record_requests=False,
+    ) as sb:
+        _err(f"sandbox: {sb.base_url} ({args.sandbox_calls} seeded calls)")
+        async with ca.AsyncSession(sb.api_key, base_url=sb.base_url, rate_limits=limits) as s:
+            yield s
+
+
+_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _err(message: str) -> None:
+    _console.print(message, markup=False)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _record(model: Any) -> dict[str, Any]:
+    fields = attrs.asdict(model, recurse=False)
+    extra = fields.pop("extra", {})
+    fields.pop("secret", None)
+    return {k: _plain(v) for k, v in {**fields, **extra}.items()}
+
+
+def _print_records(args: argparse.Namespace, records: list[dict[str, Any]], title: str) -> None:
+    if args.json:
+        sys.stdout.write(json.dumps(records if len(records) != 1 else records[0], indent=2))
+        sys.stdout.write("\n")
+        return
+    console = Console(highlight=False)
+    if len(records) == 1:
+        table = Table(title=title, show_header=False)
+        for key, value in records[0].items():
+            table.add_row(key, "" if value is None else json.dumps(value) if isinstance(
+                value, dict | list) else str(value))  # fmt: skip
+    else:
+        columns = list(dict.fromkeys(k for r in records for k in r))
+        table = Table(title=title)
+        for column in columns:
+            table.add_column(column)
+        for r in records:
+            table.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in columns))
+    console.print(table)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=_console,
+        transient=False,
+    )
+
+
+async def _calls_export(args: argparse.Namespace, s: ca.AsyncSession) -> int:
+    fmt: Format = args.format or ("csv" if (args.output or "").endswith(".csv") else "jsonl")
+    output = Path(args.output or f"calls.{fmt}")
+    if args.concurrency < 1 or args.concurrency > 64:
+        raise CommandError("--concurrency must be in 1..64", EXIT_USAGE)
+    if output.exists() and not args.resume:
+        raise CommandError(f"{output} exists; remove it or choose another -o", EXIT_USAGE)
+    written = [0]
+    with _progress() as progress:
+        task = progress.add_task("exporting", total=None, rate="")
+
+        def report(done: int, total: int | None) -> None:
+            written[0] = done
+            speed = progress.tasks[0].speed
+            progress.update(
+                task, completed=done, total=total, rate=f"{speed:,.0f} calls/s" if speed else ""
+            )
+
+        try:
+            result = await export_calls(
+                s,
+                output,
+                fmt=fmt,
+                status=args.status,
+                agent_id=args.agent_id,
+                concurrency=args.concurrency,
+                resume=args.resume,
+                progress=report,
+            )
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            part, _ = partial_paths(output)
+            _err(
+                f"interrupted: {written[0]} calls are in {part}; run the same command with "
+                "--resume to continue"
+            )
+            return EXIT_INTERRUPTED
+        except ca.CalleagueError as exc:
+            part, _ = partial_paths(output)
+            raise CommandError(
+                f"{exc} ({written[0]} calls are in {part}; --resume continues)"
+            ) from None
+    summary = {
+        "path": str(result.path),
+        "written": result.written,
+        "total": result.total,
+        "resumed_from": result.resumed_from,
+        "seconds": round(result.seconds, 2),
+    }
+    if args.json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+    else:
+        _err(f"wrote {result.written} calls to {result.path} in {result.seconds:.1f}s")
+    return EXIT_OK
+
+
+async def _calls_start(args: argparse.Namespace, s: ca.AsyncSession) -> int:
+    metadata = None
+    if args.metadata is not None:
+        try:
+            metadata = json.loads(args.metadata)
+        except ValueError as exc:
+            raise CommandError(f"--metadata is not JSON: {exc}", EXIT_USAGE) from None
+        if not isinstance(metadata, dict):
+            raise CommandError("--metadata must be a JSON object, like '{\"orderId\": 1}'", 2)
+    call = await s.calls.start(agent_id=args.agent_id, to=args.to, metadata=metadata)
+    _print_records(args, [_record(call)], "call started")
+    return EXIT_OK
+
+
+async def _calls_get(args: argparse.Namespace, s: ca.AsyncSession) -> int:
+    _print_records(args, [_record(await s.calls.get(args.call_id))], "call")
+    return EXIT_OK
+
+
+async def _agents_list(args: argparse.Namespace, s: ca.AsyncSession) -> int:
+    agents = [_record(a) async for a in s.agents.list(page_size=100)]
+    _print_records(args, agents, "assistants")
+    return EXIT_OK
+
+
+def _leads(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """Rows of the leads CSV, numbered from 1 (the header is row 0)."""
+    with open(path, encoding="utf-8-sig", newline="") as fp:
+        reader = csv.DictReader(fp)
+        for number, row in enumerate(reader, start=1):
+            yield number, {k.strip(): (v or "").strip() for k, v in row.items() if k}
+
+
+def _lead_request(row: Mapping[str, str], phone: str, agent_id: str) -> ca.CallRequest:
+    metadata = {k: v for k, v in row.items() if k != phone and v != ""}
+    return ca.CallRequest(agent_id=agent_id, to=row.get(phone, ""), metadata=metadata or None)
+
+
+async def _dial(args: argparse.Namespace, s: ca.AsyncSession) -> int:
+    leads = Path(args.leads)
+    try:
+        with open(leads, encoding="utf-8-sig", newline="") as fp:
+            header = next(csv.reader(fp), [])
+        total = sum(1 for _ in _leads(leads))
+    except OSError as exc:
+        raise CommandError(f"cannot read {leads}: {exc.strerror or exc}", EXIT_USAGE) from None
+    phone = next((c.strip() for c in header if c.strip().lower() in _PHONE_COLUMNS), None)
+    if phone is None:
+        raise CommandError(f"{leads} has no 'to' (or phone/number) column", EXIT_USAGE)
+    if args.concurrency < 1:
+        raise CommandError("--concurrency must be >= 1", EXIT_USAGE)
+    try:
+        await s.agents.get(args.agent_id)
+    except ca.NotFoundError:
+        raise CommandError(f"unknown agent {args.agent_id!r}") from None
+    output = Path(args.output or leads.with_name(leads.stem + ".results.csv"))
+    rows = [n for n, _ in _leads(leads)]
+    counts = {"placed": 0, "failed": 0, "unknown": 0}
+    requests = (_lead_request(row, phone, args.agent_id) for _, row in _leads(leads))
+    with open(output, "w", encoding="utf-8", newline="") as out, _progress() as progress:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["row", "to", "outcome", "call_id", "error"])
+        task = progress.add_task("dialing", total=total, rate="")
+        async with contextlib.aclosing(
+            s.calls.start_many(requests, concurrency=args.concurrency)
+        ) as results:
+            async for r in results:
+                outcome = "placed" if r.ok else "unknown" if r.outcome_unknown else "failed"
+                counts[outcome] += 1
+                error = "" if r.error is None else str(r.error)
+                call_id = r.call.call_id if r.call is not None else ""
+                writer.writerow([rows[r.index], r.request.to, outcome, call_id, error])
+                out.flush()  # every result on disk as it arrives: nothing lost on a crash
+                progress.update(
+                    task,
+                    advance=1,
+                    rate=f"{counts['placed']} placed, {counts['failed']} failed, "
+                    f"{counts['unknown']} unknown",
+                )
+    summary = {**counts, "results": str(output)}
+    if args.json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+    else:
+        _err(
+            f"{counts['placed']} placed, {counts['failed']} failed, {counts['unknown']} "
+            f"outcome unknown (check before redialing); results in {output}"
+        )
+    return EXIT_OK
+
+
+_HANDLERS = {
+    ("calls", "export"): _calls_export,
+    ("calls", "start"): _calls_start,
+    ("calls", "get"): _calls_get,
+    ("agents", "list"): _agents_list,
+    ("dial", None): _dial,
+}
+
+
+async def _run(args: argparse.Namespace) -> int:
+    handler = _HANDLERS[(args.command, getattr(args, "action", None))]
+    async with _session(args) as session:
+        return await handler(args, session)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``calleague`` command; return its exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sandbox"]:
+        from calleague_async.testing.__main__ import main as serve
+
+        return serve(argv[1:])
+    args = _parser().parse_args(argv)
+    try:
+        return asyncio.run(_run(args))
+    except CommandError as exc:
+        _err(f"error: {exc}")
+        return exc.code
+    except (ca.ValidationError, ca.ConfigurationError) as exc:
+        _err(f"error: {exc}")
+        return EXIT_USAGE
+    except ca.OutcomeUnknownError as exc:
+        _err(f"error: {exc}")
+        return EXIT_FAILED
+    except ca.CalleagueError as exc:
+        _err(f"error: {exc}")
+        return EXIT_FAILED
+    except OSError as exc:
+        _err(f"error: {exc.filename or ''}: {exc.strerror or exc}")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return EXIT_INTERRUPTED
+
+
+def entry_point() -> None:
+    """Console-script entry: exit with :func:`main`'s code."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry_point()
