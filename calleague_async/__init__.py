@@ -8,7 +8,7 @@
 
 from calleague_async._client import AsyncSession
 from calleague_async._limits import DEFAULT_RATE_LIMITS
-from calleague_async._pagination import AsyncPager
+from calleague_async._pagination import AsyncPager, ListCursor
 from calleague_async._version import __version__
 from calleague_async.errors import (
     APIConnectionError,
@@ -50,6 +50,7 @@ __all__ = [
     "ConflictError",
     "InvalidResponseError",
     "LimiterTimeoutError",
+    "ListCursor",
     "NotFoundError",
     "OutcomeUnknownError",
     "Page",

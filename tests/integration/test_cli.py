@@ -1,0 +1,190 @@
+"""The ``calleague`` command through its installed entry point, as a user runs it."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+CALLEAGUE = Path(sys.executable).with_name("calleague")
+
+
+def run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CALLEAGUE_")}
+    return subprocess.run(
+        [str(CALLEAGUE), *args],
+        cwd=cwd,
+        env={**clean, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def no_traceback(proc: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+
+
+def test_the_entry_point_is_installed() -> None:
+    assert CALLEAGUE.exists()
+
+
+def test_export_jsonl_on_the_sandbox(tmp_path: Path) -> None:
+    proc = run(
+        "--sandbox", "--sandbox-calls", "700", "calls", "export", "-o", "c.jsonl", cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = (tmp_path / "c.jsonl").read_text().splitlines()
+    ids = [json.loads(line)["callId"] for line in lines]
+    assert len(ids) == len(set(ids)) == 700
+    assert ids[0] == "cl_8f2a"
+    assert "wrote 700 calls" in proc.stderr
+    assert "700/700" in proc.stderr  # the progress bar's count/total
+
+
+def test_export_csv_with_filters_and_json_summary(tmp_path: Path) -> None:
+    proc = run(
+        "--sandbox", "--json", "calls", "export", "--status", "completed", "--format", "csv",
+        "-o", "done.csv", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    rows = list(csv.DictReader((tmp_path / "done.csv").open(encoding="utf-8")))
+    assert summary["written"] == len(rows) > 0
+    assert {r["status"] for r in rows} == {"completed"}
+
+
+def test_export_refuses_to_overwrite(tmp_path: Path) -> None:
+    (tmp_path / "calls.jsonl").write_text("precious\n")
+    proc = run("--sandbox", "calls", "export", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "exists" in proc.stderr
+    assert (tmp_path / "calls.jsonl").read_text() == "precious\n"
+
+
+def test_ctrl_c_leaves_a_resumable_export(tmp_path: Path) -> None:
+    args = ["--sandbox", "--sandbox-calls", "25000", "calls", "export", "-o", "big.jsonl"]
+    proc = subprocess.Popen(
+        [str(CALLEAGUE), *args], cwd=tmp_path, stderr=subprocess.PIPE, text=True
+    )
+    part = tmp_path / "big.jsonl.part"
+    deadline = time.monotonic() + 60
+    while (not part.exists() or part.stat().st_size < 100_000) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "--resume" in err and "Traceback" not in err
+    assert not (tmp_path / "big.jsonl").exists()
+    resumed = run(*args, "--resume", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    ids = [json.loads(line)["callId"] for line in (tmp_path / "big.jsonl").read_text().splitlines()]
+    assert len(ids) == len(set(ids)) == 25000
+
+
+def test_calls_start_get_and_agents_list(tmp_path: Path) -> None:
+    start = run(
+        "--sandbox", "--json", "calls", "start", "--agent-id", "ag_123", "--to", "+903121234567",
+        "--metadata", '{"orderId": "A-1042"}', cwd=tmp_path,
+    )  # fmt: skip
+    assert start.returncode == 0, start.stderr
+    call = json.loads(start.stdout)
+    assert call["status"] == "ringing" and call["metadata"] == {"orderId": "A-1042"}
+    got = run("--sandbox", "calls", "get", "cl_8f2a", cwd=tmp_path)
+    assert got.returncode == 0 and "84" in got.stdout and "completed" in got.stdout
+    agents = run("--sandbox", "--json", "agents", "list", cwd=tmp_path)
+    listed = json.loads(agents.stdout)
+    assert listed[0]["agent_id"] == "ag_123"
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--sandbox", "calls", "start", "--agent-id", "ag_123", "--to", "0312"], 2, "E.164"),
+        (["--sandbox", "calls", "start", "--agent-id", "ag_123", "--to", "+903121234567",
+          "--metadata", "{oops"], 2, "not JSON"),
+        (["--sandbox", "calls", "start", "--agent-id", "ag_nope", "--to", "+903121234567"], 1,
+         "Agent not found"),
+        (["--sandbox", "calls", "get", "cl_nope"], 1, "404"),
+        (["calls", "get", "cl_8f2a"], 2, "no API key"),
+        (["--base-url", "http://api.example.com", "--api-key", "sk_x", "calls", "get", "c"], 2,
+         "clear text"),
+        (["--sandbox", "--rate-limit", "nonsense", "agents", "list"], 2, "KEY=RATE"),
+        (["--sandbox", "--rate-limit", "GET /nope=1/second", "agents", "list"], 2, "unknown"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_one_line_and_a_non_zero_exit(
+    tmp_path: Path, args: list[str], code: int, message: str
+) -> None:
+    proc = run(*args, cwd=tmp_path)
+    no_traceback(proc)
+    assert proc.returncode == code, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0]
+
+
+def test_a_missing_key_never_shows_a_key(tmp_path: Path) -> None:
+    proc = run("--api-key", "sk_live_SECRET", "--base-url", "http://127.0.0.1:9", "calls", "get",
+               "c", cwd=tmp_path)  # fmt: skip
+    no_traceback(proc)
+    assert proc.returncode == 1
+    assert "sk_live_SECRET" not in proc.stderr + proc.stdout
+
+
+def test_dial_a_campaign_from_csv(tmp_path: Path) -> None:
+    leads = tmp_path / "leads.csv"
+    leads.write_text(
+        "phone,name,lead_id\n+905551110001,Ayse,L1\n+905551110002,Mehmet,L2\nnot-a-number,Bad,L3\n"
+    )
+    proc = run("--sandbox", "dial", "leads.csv", "--agent-id", "ag_123", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["row"]: r for r in csv.DictReader((tmp_path / "leads.results.csv").open())}
+    assert rows["1"]["outcome"] == rows["2"]["outcome"] == "placed"
+    assert rows["1"]["call_id"].startswith("cl_")
+    assert rows["3"]["outcome"] == "failed" and "E.164" in rows["3"]["error"]
+    assert "2 placed, 1 failed" in proc.stderr
+
+
+def test_dial_refuses_unknown_agents_and_csvs_without_numbers(tmp_path: Path) -> None:
+    (tmp_path / "leads.csv").write_text("phone\n+905551110001\n")
+    (tmp_path / "names.csv").write_text("name\nAyse\n")
+    unknown = run("--sandbox", "dial", "leads.csv", "--agent-id", "ag_nope", cwd=tmp_path)
+    assert unknown.returncode == 1 and "unknown agent" in unknown.stderr
+    no_column = run("--sandbox", "dial", "names.csv", "--agent-id", "ag_123", cwd=tmp_path)
+    assert no_column.returncode == 2 and "column" in no_column.stderr
+    missing = run("--sandbox", "dial", "nope.csv", "--agent-id", "ag_123", cwd=tmp_path)
+    assert missing.returncode == 2 and "cannot read" in missing.stderr
+    no_traceback(missing)
+
+
+def test_sandbox_command_serves_other_tools(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [str(CALLEAGUE), "sandbox", "--port", "0"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline()
+        url = banner.split()[3]
+        key = banner.split()[-1]
+        got = run("--base-url", url, "--api-key", key, "--json", "calls", "get", "cl_8f2a",
+                  cwd=tmp_path)  # fmt: skip
+        assert got.returncode == 0, got.stderr
+        assert json.loads(got.stdout)["duration_sec"] == 84
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
