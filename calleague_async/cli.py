@@ -174,25 +174,33 @@ def _record(model: Any) -> dict[str, Any]:
     return {k: _plain(v) for k, v in {**fields, **extra}.items()}
 
 
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    return json.dumps(value) if isinstance(value, dict | list) else str(value)
+
+
+def _print_one(args: argparse.Namespace, record: dict[str, Any], title: str) -> None:
+    if args.json:
+        sys.stdout.write(json.dumps(record, indent=2) + "\n")
+        return
+    table = Table(title=title, show_header=False)
+    for key, value in record.items():
+        table.add_row(key, _cell(value))
+    Console(highlight=False).print(table)
+
+
 def _print_records(args: argparse.Namespace, records: list[dict[str, Any]], title: str) -> None:
     if args.json:
-        sys.stdout.write(json.dumps(records if len(records) != 1 else records[0], indent=2))
-        sys.stdout.write("\n")
+        sys.stdout.write(json.dumps(records, indent=2) + "\n")
         return
-    console = Console(highlight=False)
-    if len(records) == 1:
-        table = Table(title=title, show_header=False)
-        for key, value in records[0].items():
-            table.add_row(key, "" if value is None else json.dumps(value) if isinstance(
-                value, dict | list) else str(value))  # fmt: skip
-    else:
-        columns = list(dict.fromkeys(k for r in records for k in r))
-        table = Table(title=title)
-        for column in columns:
-            table.add_column(column)
-        for r in records:
-            table.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in columns))
-    console.print(table)
+    columns = list(dict.fromkeys(k for r in records for k in r))
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for r in records:
+        table.add_row(*(_cell(r.get(c)) for c in columns))
+    Console(highlight=False).print(table)
 
 
 def _progress() -> Progress:
@@ -275,12 +283,12 @@ async def _calls_start(args: argparse.Namespace, s: ca.AsyncSession) -> int:
         if not isinstance(metadata, dict):
             raise CommandError("--metadata must be a JSON object, like '{\"orderId\": 1}'", 2)
     call = await s.calls.start(agent_id=args.agent_id, to=args.to, metadata=metadata)
-    _print_records(args, [_record(call)], "call started")
+    _print_one(args, _record(call), "call started")
     return EXIT_OK
 
 
 async def _calls_get(args: argparse.Namespace, s: ca.AsyncSession) -> int:
-    _print_records(args, [_record(await s.calls.get(args.call_id))], "call")
+    _print_one(args, _record(await s.calls.get(args.call_id)), "call")
     return EXIT_OK
 
 
