@@ -13,10 +13,10 @@ import time
 from typing import Any
 
 import calleague_async as ca
-from benchmarks._util import redis_server, write
+from benchmarks._util import write
 from calleague_async._limits import Limiter, MemoryStore, RedisStore, Store, parse_limits
 from calleague_async._routes import ROUTES, RouteTable
-from calleague_async.testing import SandboxServer
+from calleague_async.testing import SandboxServer, redis_server
 
 GET = ROUTES["calls.get"]
 

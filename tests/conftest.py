@@ -5,11 +5,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import inspect
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
 import types
 from collections.abc import Awaitable, Iterator
 from typing import Any
@@ -17,6 +12,8 @@ from typing import Any
 import aioresponses.core
 import pytest
 from aiohttp import ClientResponse
+
+from calleague_async.testing import redis_server
 
 # aioresponses 0.7.9 builds ClientResponse without the `stream_writer` argument that
 # aiohttp 3.14 requires (aioresponses issue #289, fix pending in PR #288). Supply a stand-in
@@ -84,40 +81,10 @@ def vclock() -> VirtualClock:
     return VirtualClock()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """A real redis-server on a free loopback port, for the whole test session."""
-    binary = shutil.which("redis-server")
-    if binary is None:  # .ci/run installs it, so CI always runs these tests
-        pytest.skip("redis-server is not installed")
-    port = _free_port()
-    with tempfile.TemporaryDirectory() as workdir:
-        proc = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", workdir],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=0.2) as conn:
-                        conn.sendall(b"PING\r\n")
-                        if conn.recv(16).startswith(b"+PONG"):
-                            break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("redis-server did not start")
-                time.sleep(0.05)
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+    with redis_server() as url:
+        if url is None:  # .ci/run installs it, so CI always runs these tests
+            pytest.skip("redis-server is not installed")
+        yield url

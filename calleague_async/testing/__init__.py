@@ -16,6 +16,7 @@ Run it standalone with ``python -m calleague_async.testing --port 8000``; in pyt
 the ``calleague_sandbox`` fixture (see ``calleague_async.testing.pytest_plugin``).
 """
 
+from calleague_async.testing._redis import redis_server
 from calleague_async.testing._server import (
     DEFAULT_PATHS,
     MAX_CALLS,
@@ -36,4 +37,5 @@ __all__ = [
     "SandboxConfig",
     "SandboxServer",
     "parse_rate_limit",
+    "redis_server",
 ]
