@@ -99,41 +99,57 @@ def _report_once(cls: type[Any], field: str, value: Any, exc: Exception) -> None
     )
 
 
+# Values of these types need no conversion for a field of the key type: the hot path
+# (a page of calls) skips the hook for them. bool is not an int here (see _strict).
+_AS_IS: dict[Any, tuple[type, ...]] = {
+    str: (str,),
+    bool: (bool,),
+    int: (int,),
+    float: (int, float),
+    dict[str, Any]: (dict,),
+}
+
+
 def _record_decoder(cls: type[T]) -> Callable[[Mapping[str, Any]], T]:
+    """A decoder for ``cls`` that reads each wire key once, from a table built here."""
     attrs.resolve_types(cls)  # type: ignore[type-var]
-    specs: list[tuple[str, tuple[str, ...], Callable[[Any, Any], Any], Any]] = []
+    table: dict[str, tuple[str, Callable[[Any, Any], Any], Any, tuple[type, ...]]] = {}
+    id_field, id_wires = "", ""
     for f in attrs.fields(cls):  # type: ignore[arg-type]
         if f.name == "extra":
             continue
         wires = tuple(dict.fromkeys((*f.metadata.get("wire", ()), f.name)))
         tp = _without_none(f.type)
-        specs.append((f.name, wires, converter.get_structure_hook(tp), tp))
+        spec = (f.name, converter.get_structure_hook(tp), tp, _AS_IS.get(tp, ()))
+        for wire in wires:
+            table.setdefault(wire, spec)
+        if not id_field:
+            id_field, id_wires = f.name, " / ".join(wires)
 
     def decode(raw: Mapping[str, Any]) -> T:
         kwargs: dict[str, Any] = {}
-        used: set[str] = set()
-        for name, wires, hook, tp in specs:
-            for wire in wires:
-                if wire in raw:
-                    value = raw[wire]
-                    used.add(wire)
-                    break
-            else:
+        extra: dict[str, Any] = {}
+        for key, value in raw.items():
+            spec = table.get(key)
+            if spec is None:
+                extra[key] = value
                 continue
-            if value is None:
-                kwargs[name] = None
-                continue
-            try:
-                kwargs[name] = hook(value, tp)
-            except Exception as exc:  # any failure keeps the raw value
-                _report_once(cls, name, value, exc)
+            name, hook, tp, as_is = spec
+            if name in kwargs:  # a second spelling of a field already read: keep it too
+                extra[key] = value
+            elif value is None or type(value) in as_is:
                 kwargs[name] = value
-        kwargs["extra"] = {k: v for k, v in raw.items() if k not in used}
-        first = specs[0][0]
-        if first not in kwargs:
+            else:
+                try:
+                    kwargs[name] = hook(value, tp)
+                except Exception as exc:  # any failure keeps the raw value
+                    _report_once(cls, name, value, exc)
+                    kwargs[name] = value
+        if id_field not in kwargs:
             # A record without its id is the server's fault; keep the record, flag it once.
-            _report_once(cls, first, None, KeyError(" / ".join(specs[0][1])))
-            kwargs[first] = ""
+            _report_once(cls, id_field, None, KeyError(id_wires))
+            kwargs[id_field] = ""
+        kwargs["extra"] = extra
         return cls(**kwargs)
 
     return decode

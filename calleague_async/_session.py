@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import platform
-import time
 import uuid
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
@@ -227,11 +226,22 @@ class BaseSession:
         attempts = 0
         sent_at = 0.0
         ambiguous = False  # did any attempt fail after it may have reached the server?
+        debug = log.isEnabledFor(logging.DEBUG)
         while True:
             attempts += 1
             if limiter is not None:
-                sent_at = await _acquire(limiter, route, path)
-            started = time.monotonic()
+                try:
+                    granted = limiter.try_now(route)
+                    sent_at = granted if granted is not None else await limiter.acquire(route)
+                except CalleagueError:
+                    raise
+                except Exception as exc:  # the store's own errors (Redis down) stop here
+                    raise APIConnectionError(
+                        f"rate limit store unavailable: {type(exc).__name__}: {exc}",
+                        method=route.method,
+                        path=path,
+                        request_sent=False,
+                    ) from exc
             try:
                 reply = await transport.send(
                     route.method,
@@ -241,15 +251,17 @@ class BaseSession:
                     headers=headers,
                     timeout=opts.timeout,
                 )
-                log.debug(
-                    "%s %s -> %d in %.1f ms",
-                    route.method,
-                    path,
-                    reply.status,
-                    (time.monotonic() - started) * 1000,
-                )
+                if debug:
+                    log.debug("%s %s -> %d", route.method, path, reply.status)
                 if limiter is not None:
-                    await _observe(limiter, route, reply.status, reply.headers)
+                    try:
+                        pause = limiter.observe(route, reply.status, reply.headers)
+                        if pause is not None:
+                            await pause
+                    except Exception:  # a reply is in hand (maybe a placed call): keep it
+                        log.warning(
+                            "calleague_async: rate limiter bookkeeping failed", exc_info=True
+                        )
                 return decode(reply, method=route.method, path=path, expect=expect)
             except CalleagueError as exc:
                 error = exc
@@ -279,31 +291,6 @@ class BaseSession:
                 opts.max_retries + 1,
             )
             await self._sleep(wait)
-
-
-async def _acquire(limiter: Limiter, route: Route, path: str) -> float:
-    """Wait for a token; a store that cannot be reached (Redis down) is a connection error."""
-    try:
-        return await limiter.acquire(route)
-    except CalleagueError:
-        raise
-    except Exception as exc:  # the store's own errors (redis-py's) stop here
-        raise APIConnectionError(
-            f"rate limit store unavailable: {type(exc).__name__}: {exc}",
-            method=route.method,
-            path=path,
-            request_sent=False,
-        ) from exc
-
-
-async def _observe(limiter: Limiter, route: Route, status: int, headers: Any) -> None:
-    """Feed a reply's rate-limit headers to the limiter: best effort, never losing the reply."""
-    try:
-        pause = limiter.observe(route, status, headers)
-        if pause is not None:
-            await pause
-    except Exception:  # a reply is in hand (maybe a placed call): never trade it for this
-        log.warning("calleague_async: rate limiter bookkeeping failed", exc_info=True)
 
 
 async def _feed_back(limiter: Limiter, route: Route, error: CalleagueError, sent_at: float) -> None:

@@ -32,6 +32,7 @@ class Transport:
         self._pool_size = pool_size
         self._http: aiohttp.ClientSession | None = None
         self._closed = False
+        self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
 
     @property
     def opened(self) -> bool:
@@ -68,7 +69,10 @@ class Transport:
         http = self._session()
         # The path is already percent-encoded segment by segment; encoded=True keeps it as is.
         url = yarl.URL(self._base + path, encoded=True)
-        kwargs: dict[str, Any] = {"timeout": aiohttp.ClientTimeout(total=timeout)}
+        client_timeout = self._timeouts.get(timeout)
+        if client_timeout is None:  # one value object per distinct timeout, not per request
+            client_timeout = self._timeouts[timeout] = aiohttp.ClientTimeout(total=timeout)
+        kwargs: dict[str, Any] = {"timeout": client_timeout}
         if params:
             kwargs["params"] = params
         if body is not None:

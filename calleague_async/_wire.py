@@ -11,13 +11,17 @@ import math
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import attrs
 
 from calleague_async import errors
 
 Expect = Literal["any", "object", "list"]
+
+# The stdlib parser, on purpose: orjson is faster but reads integers beyond 64 bits as floats,
+# which would make an export lossy.
+_loads = json.loads
 
 _STATUS_ERRORS: dict[int, type[errors.APIError]] = {
     400: errors.BadRequestError,
@@ -32,9 +36,11 @@ _REQUEST_ID_HEADERS = ("X-Request-Id", "Request-Id", "X-Amzn-RequestId", "X-Corr
 _SNIPPET = 200
 
 
-@attrs.frozen
-class Reply:
-    """One HTTP reply as the transport read it: nothing parsed yet."""
+class Reply(NamedTuple):
+    """One HTTP reply as the transport read it: nothing parsed yet.
+
+    A named tuple, not an attrs class: one is made per request, on the hot path.
+    """
 
     status: int
     headers: Mapping[str, str]
@@ -208,10 +214,11 @@ def decode(
     data: Any = None
     decode_error: ValueError | None = None
     try:
-        if reply.body.strip():
-            data = json.loads(reply.body)
+        if reply.body:
+            data = _loads(reply.body)
     except ValueError as exc:
-        decode_error = exc
+        if reply.body.strip():  # whitespace alone is an empty body, not a broken one
+            decode_error = exc
     except RecursionError:  # absurdly deep nesting: not the JSON any endpoint promises
         decode_error = ValueError("JSON nested too deeply")
     parsed = decode_error is None

@@ -177,3 +177,8 @@ def test_retry_after_seconds_and_http_date() -> None:
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470) == 10.0
     assert parse_retry_after("soon") is None
     assert parse_retry_after(None) is None
+
+
+def test_integers_beyond_64_bits_are_kept_exactly() -> None:
+    body = b'{"callId": "c", "big": 123456789012345678901234567890}'
+    assert decode(Reply(200, {}, body), expect="object")["big"] == 123456789012345678901234567890

@@ -46,6 +46,15 @@ def process_store() -> MemoryStore:
     return _PROCESS_STORE
 
 
+_RATE_HEADERS = ("X-RateLimit-Remaining", "RateLimit", "RateLimit-Remaining", "RateLimit-Policy")
+
+
+def _has_rate_headers(headers: Mapping[str, str]) -> bool:
+    if isinstance(headers, dict):  # plain dicts (tests, other transports) are case-sensitive
+        return any("ratelimit" in name.lower() for name in headers)
+    return any(name in headers for name in _RATE_HEADERS)  # aiohttp's are case-insensitive
+
+
 class _Lane:
     """A FIFO queue of the waiters of one route (asyncio.Lock is FIFO and cancel-safe)."""
 
@@ -104,6 +113,9 @@ class Limiter:
             self._rates[bucket] = shared
         self._plans: dict[str, tuple[str, ...]] = {}
         self._strikes: dict[str, int] = {}
+        self._keys = {bucket: f"{scope}:{bucket}" for bucket in self._rates}
+        self._spec_memo: dict[str, BucketSpec] = {}
+        self._lanes: dict[tuple[str, ...], tuple[asyncio.AbstractEventLoop, _Lane]] = {}
 
     def _canonical(self, key: str) -> str:
         """A route's documented key, whatever path override the session uses."""
@@ -124,38 +136,58 @@ class Limiter:
     def _spec(self, bucket: str, now: float) -> BucketSpec:
         rate = self._rates[bucket]
         interval = rate.interval(now)
+        spec = self._spec_memo.get(bucket)
+        if spec is not None and spec.interval == interval:
+            return spec  # the usual case: the rate has not moved since the last request
         # Credit a late wake-up with up to 90% of the safety margin (see gcra): timers
         # overshoot by about a millisecond, more than a whole interval at thousands per second.
         # Within the margin, no window of the limit's period can hold an extra request.
         slack = 0.9 * rate.margin * rate.target.period
-        return BucketSpec(f"{self._scope}:{bucket}", interval, interval * (self._burst - 1), slack)
+        spec = BucketSpec(self._keys[bucket], interval, interval * (self._burst - 1), slack)
+        self._spec_memo[bucket] = spec
+        return spec
 
     def _specs(self, plan: tuple[str, ...], now: float) -> list[BucketSpec]:
         return [self._spec(bucket, now) for bucket in plan]
 
     def _lane(self, plan: tuple[str, ...]) -> _Lane:
-        lanes = _LANES.setdefault(asyncio.get_running_loop(), {})
+        loop = asyncio.get_running_loop()
+        known = self._lanes.get(plan)
+        if known is not None and known[0] is loop:
+            return known[1]
+        lanes = _LANES.setdefault(loop, {})
         key = f"{self._scope}|{'|'.join(plan)}"
         lane = lanes.get(key)
         if lane is None:
             lane = lanes[key] = _Lane()
+        self._lanes[plan] = (loop, lane)
         return lane
 
-    async def acquire(self, route: Route) -> float:
-        """Wait for a token for ``route``; return the clock time it was granted."""
-        plan = self.buckets(route)
-        if not plan:
-            return self._clock()
-        lane = self._lane(plan)
+    def try_now(self, route: Route) -> float | None:
+        """Take a token at once if nobody waits and one is free (no await); else None."""
+        plan = self._plans.get(route.key)
+        if plan is None:
+            plan = self.buckets(route)
         now = self._clock()
+        if not plan:
+            return now
         fast = self._fast
-        # Nobody queued: take the token without touching the lock.
         if (
             fast is not None
-            and not lane.lock.locked()
+            and not self._lane(plan).lock.locked()
             and fast.acquire_now(self._specs(plan, now), now) <= 0.0
         ):
             return now
+        return None
+
+    async def acquire(self, route: Route) -> float:
+        """Wait for a token for ``route``; return the clock time it was granted."""
+        granted = self.try_now(route)  # nobody queued: no lock, no waiting
+        if granted is not None:
+            return granted
+        plan = self.buckets(route)
+        lane = self._lane(plan)
+        now = self._clock()
         max_wait = self._max_wait
         if max_wait is not None:
             # Fail fast: the queue ahead alone would take longer than the caller will wait.
@@ -207,6 +239,8 @@ class Limiter:
         bucket = plan[0]
         if 200 <= status < 300 and self._strikes.get(bucket):
             self._strikes[bucket] = 0  # a success ends a run of 429s
+        if not _has_rate_headers(headers):
+            return None  # the usual reply: nothing to read
         feedback = feedback_from_headers(headers, wall_now=self._wall())
         if feedback is None:
             return None

@@ -175,18 +175,16 @@ class AdaptiveRate:
     margin: float = 0.03
     floor: float = 0.02
     calm_periods: float = 10.0
+    best: float = attrs.field(init=False)
+    """The configured (or server-named) rate less the safety margin, per second."""
     current: float = attrs.field(init=False)  # requests per second
     ceiling: float | None = attrs.field(init=False, default=None)
     since: float = attrs.field(init=False, default=float("-inf"))
     _base: float = attrs.field(init=False, default=0.0)
 
     def __attrs_post_init__(self) -> None:
+        self.best = self.target.per_second * (1.0 - self.margin)
         self.current = self.best
-
-    @property
-    def best(self) -> float:
-        """The configured (or server-named) rate less the safety margin, per second."""
-        return self.target.per_second * (1.0 - self.margin)
 
     def interval(self, now: float) -> float:
         """Seconds per request at ``now``, after recovering for the time since the last 429."""
@@ -227,6 +225,7 @@ class AdaptiveRate:
         if limit.per_second >= self.target.per_second:
             return
         self.target = limit
+        self.best = limit.per_second * (1.0 - self.margin)
         self.current = min(self.current, self.best)
         self._base = self.current
         self.since = max(self.since, now)

@@ -1,0 +1,220 @@
+"""Per-request cost of ``s.calls.get``: ours vs raw aiohttp vs the peers' official async SDKs.
+
+Run: ``nox -s bench -- http`` or ``python -m benchmarks.bench_http [--quick]``.
+nginx on loopback serves fixed JSON for each SDK's call-detail path; every client runs in this
+process, alternating, at concurrency 1, 16 and 64. Reported: requests/s (absolute, this machine),
+the ratio to raw aiohttp + json measured in the same rounds, and client CPU microseconds per
+request. Also list decoding: calls/s for pages of 100, models vs raw dicts.
+Writes ``benchmarks/results/http.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+
+import calleague_async as ca
+from benchmarks._nginx import CALL_ID, call_page, nginx
+from benchmarks._util import write
+from calleague_async._convert import structure_many
+
+Call = Callable[[], Awaitable[Any]]
+KEY = "sk_bench_key"
+
+
+async def _raw_aiohttp(base: str) -> tuple[Call, Callable[[], Awaitable[None]]]:
+    http = aiohttp.ClientSession(
+        headers={"Authorization": f"Bearer {KEY}"},
+        connector=aiohttp.TCPConnector(limit=100),
+    )
+    url = f"{base}/api/core/voice/call/{CALL_ID}"
+
+    async def call() -> Any:
+        async with http.get(url) as resp:
+            return json.loads(await resp.read())
+
+    return call, http.close
+
+
+async def _ours(base: str, *, limiter: bool) -> tuple[Call, Callable[[], Awaitable[None]]]:
+    limits = {"default": "10000000/second"} if limiter else None  # on, never reached
+    s = ca.AsyncSession(KEY, base_url=base, rate_limits=limits, max_retries=0)
+
+    async def call() -> Any:
+        return await s.calls.get(CALL_ID)
+
+    return call, s.close
+
+
+async def _retell(base: str, *, aio: bool) -> tuple[Call, Callable[[], Awaitable[None]]]:
+    from retell import AsyncRetell, DefaultAioHttpClient
+
+    kwargs: dict[str, Any] = {"http_client": DefaultAioHttpClient()} if aio else {}
+    client = AsyncRetell(api_key=KEY, base_url=base, max_retries=0, **kwargs)
+
+    async def call() -> Any:
+        return await client.call.retrieve(CALL_ID)
+
+    return call, client.close
+
+
+async def _vapi(base: str) -> tuple[Call, Callable[[], Awaitable[None]]]:
+    from vapi import AsyncVapi
+
+    client = AsyncVapi(token=KEY, base_url=base)
+
+    async def call() -> Any:
+        return await client.calls.get(CALL_ID)
+
+    async def close() -> None:
+        await client._client_wrapper.httpx_client.httpx_client.aclose()
+
+    return call, close
+
+
+CLIENTS: dict[str, Callable[[str], Awaitable[tuple[Call, Callable[[], Awaitable[None]]]]]] = {
+    "aiohttp+json (ceiling)": _raw_aiohttp,
+    "calleague-async, limiter off": lambda b: _ours(b, limiter=False),
+    "calleague-async, limiter on": lambda b: _ours(b, limiter=True),
+    "retell-sdk (httpx)": lambda b: _retell(b, aio=False),
+    "retell-sdk (aiohttp)": lambda b: _retell(b, aio=True),
+    "vapi-server-sdk (httpx)": _vapi,
+}
+
+
+async def _drive(call: Call, requests: int, concurrency: int) -> tuple[float, float]:
+    """Run ``requests`` calls from ``concurrency`` workers: (wall seconds, CPU seconds)."""
+    left = [requests]
+
+    async def worker() -> None:
+        while left[0] > 0:
+            left[0] -= 1
+            await call()
+
+    cpu, wall = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+async def throughput(base: str, rounds: int, requests: int) -> list[dict[str, Any]]:
+    """Every client at every concurrency, alternating within each round; medians reported."""
+    clients = {name: await make(base) for name, make in CLIENTS.items()}
+    samples: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    try:
+        for call, _ in clients.values():  # warm up connections, caches, imports
+            await _drive(call, 300, 16)
+        for round_no in range(rounds):
+            order = list(clients) if round_no % 2 == 0 else list(reversed(clients))
+            for concurrency in (1, 16, 64):
+                n = requests // 4 if concurrency == 1 else requests
+                for name in order:
+                    wall, cpu = await _drive(clients[name][0], n, concurrency)
+                    samples.setdefault((name, concurrency), []).append((n / wall, cpu / n))
+    finally:
+        for _, close in clients.values():
+            await close()
+    rows: list[dict[str, Any]] = []
+    for (name, concurrency), runs in samples.items():
+        rows.append(
+            {
+                "client": name,
+                "concurrency": concurrency,
+                "req_per_s": round(statistics.median(r for r, _ in runs)),
+                "cpu_us_per_req": round(statistics.median(c for _, c in runs) * 1e6, 1),
+            }
+        )
+    for row in rows:
+        ceiling = next(
+            r["req_per_s"]
+            for r in rows
+            if r["client"] == "aiohttp+json (ceiling)" and r["concurrency"] == row["concurrency"]
+        )
+        row["ratio_to_aiohttp"] = round(row["req_per_s"] / ceiling, 3)
+    return rows
+
+
+def decoding(pages: int) -> dict[str, Any]:
+    """Calls/s turning pages of 100 wire records into models, against json.loads alone."""
+    body = json.dumps(call_page()).encode()
+    started = time.perf_counter()
+    for _ in range(pages):
+        json.loads(body)
+    raw = time.perf_counter() - started
+    started = time.perf_counter()
+    for _ in range(pages):
+        structure_many(json.loads(body)["list"], ca.Call)
+    models = time.perf_counter() - started
+    n = pages * 100
+    return {
+        "raw_dicts_per_s": round(n / raw),
+        "models_per_s": round(n / models),
+        "model_cost_us_per_call": round((models - raw) / n * 1e6, 2),
+    }
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The product's claims, computed from the rows."""
+    at = {(r["client"], r["concurrency"]): r for r in rows}
+    peers = [r for r in rows if r["concurrency"] == 64 and "sdk" in r["client"]]
+    best_peer = max(peers, key=lambda r: r["req_per_s"])
+    ours_off = at[("calleague-async, limiter off", 64)]
+    return {
+        "ratio_limiter_off_c64": ours_off["ratio_to_aiohttp"],
+        "ratio_limiter_on_c64": at[("calleague-async, limiter on", 64)]["ratio_to_aiohttp"],
+        "fastest_peer_c64": best_peer["client"],
+        "ours_vs_fastest_peer_c64": round(ours_off["req_per_s"] / best_peer["req_per_s"], 2),
+    }
+
+
+async def main(quick: bool) -> dict[str, Any]:
+    """Run the HTTP and decoding benchmarks."""
+    with nginx() as base:
+        rows = await throughput(base, rounds=1 if quick else 3, requests=800 if quick else 4000)
+    result = {"rows": rows, "decoding": decoding(200 if quick else 2000), **summarize(rows)}
+    return result
+
+
+def plot(result: dict[str, Any], path: str) -> None:
+    """Bar chart of requests/s by client and concurrency."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result["rows"]
+    clients = list(dict.fromkeys(r["client"] for r in rows))
+    levels = (1, 16, 64)
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    width = 0.8 / len(clients)
+    for i, client in enumerate(clients):
+        values = [
+            next(r["req_per_s"] for r in rows if r["client"] == client and r["concurrency"] == c)
+            for c in levels
+        ]
+        ax.bar([x + i * width for x in range(len(levels))], values, width, label=client)
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(levels))])
+    ax.set_xticklabels([f"concurrency {c}" for c in levels])
+    ax.set_ylabel("requests/s (absolute, one 2-core machine)")
+    ax.set_title("calls.get against nginx on loopback: one run, all clients alternating")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="one short round (smoke test)")
+    args = parser.parse_args()
+    figures = asyncio.run(main(args.quick))
+    for row in figures["rows"]:
+        print(row)
+    print(json.dumps({k: v for k, v in figures.items() if k != "rows"}, indent=1))
+    print("wrote", write("http", figures))
+    plot(figures, "benchmarks/results/http.png")
