@@ -34,9 +34,19 @@ class Route:
     creates_call: bool = False
     params: tuple[str, ...] = attrs.field(init=False)
 
+    one: tuple[str, str, str] | None = attrs.field(init=False, eq=False, repr=False)
+    """``(prefix, name, suffix)`` when the path has exactly one placeholder."""
+
     @params.default
     def _params(self) -> tuple[str, ...]:
         return tuple(f for _, f, _, _ in string.Formatter().parse(self.path) if f)
+
+    @one.default
+    def _one(self) -> tuple[str, str, str] | None:
+        if len(self.params) != 1:
+            return None
+        prefix, suffix = self.path.split("{" + self.params[0] + "}", 1)
+        return prefix, self.params[0], suffix
 
     @property
     def key(self) -> str:
@@ -92,14 +102,30 @@ class RouteTable:
         # Literal paths per method: an id must never turn one route into another
         # (seed 000's call/{callId} with id "list" would read the list route).
         self._literal = {(r.method, r.path) for r in routes.values() if not r.params}
+        self._literal_paths: dict[str, frozenset[str]] = {
+            method: frozenset(p for m, p in self._literal if m == method)
+            for method in {r.method for r in routes.values()} | set(_SAFE_METHODS) | {"POST"}
+        }
 
     def __getitem__(self, name: str) -> Route:
         return self._routes[name]
 
     def url_path(self, route: Route, **ids: str) -> str:
         """Fill ``route``'s placeholders with validated, percent-encoded ids."""
-        if not route.params:
+        params = route.params
+        if not params:
             return route.path.replace("{{", "{").replace("}}", "}")
+        one = route.one
+        if one is not None:  # every documented route: prefix + one segment + suffix
+            prefix, name, suffix = one
+            value = ids[name]
+            if not (isinstance(value, str) and _PLAIN_ID.fullmatch(value)):
+                # Plain ids (cl_8f2a) need neither checks nor quoting: the per-request path.
+                value = quote(_validate.identifier(name, value), safe="")
+            path = prefix + value + suffix
+            if path in self._literal_paths.get(route.method, ()):
+                raise ValidationError(name, f"{ids[name]!r} would address another route")
+            return path
         filled = {
             # Plain ids (cl_8f2a) need neither checks nor quoting: the fast path per request.
             name: value
@@ -108,7 +134,7 @@ class RouteTable:
             for name in route.params
         }
         path = route.path.format(**filled)
-        if (route.method, path) in self._literal:
+        if path in self._literal_paths.get(route.method, frozenset()):
             field = route.params[0]
             raise ValidationError(field, f"{ids[field]!r} would address another route")
         return path

@@ -216,8 +216,8 @@ class BaseSession:
     ) -> Any:
         opts = options or self._options
         path = self._routes.url_path(route, **(ids or {}))
-        query = _query(params)
-        body, headers = _body(json)
+        query = _query(params) if params else None
+        body, headers = _body(json) if json is not None else (None, None)
         if route.method == "POST" and not route.idempotent:
             # One key per logical request, the same on every retry of it.
             key = idempotency_key or uuid.uuid4().hex

@@ -66,7 +66,7 @@ class Transport:
         timeout: float | None = None,  # noqa: ASYNC109 - handed to aiohttp per request
     ) -> Reply:
         """Send one request and read the whole reply; connection trouble becomes our errors."""
-        http = self._session()
+        http = self._http or self._session()
         # The path is already percent-encoded segment by segment; encoded=True keeps it as is.
         url = yarl.URL(self._base + path, encoded=True)
         client_timeout = self._timeouts.get(timeout)

@@ -116,6 +116,7 @@ class Limiter:
         self._keys = {bucket: f"{scope}:{bucket}" for bucket in self._rates}
         self._spec_memo: dict[str, BucketSpec] = {}
         self._lanes: dict[tuple[str, ...], tuple[asyncio.AbstractEventLoop, _Lane]] = {}
+        self._quick: dict[str, tuple[asyncio.AbstractEventLoop, _Lane | None, tuple[str, ...]]] = {}
 
     def _canonical(self, key: str) -> str:
         """A route's documented key, whatever path override the session uses."""
@@ -164,21 +165,27 @@ class Limiter:
         return lane
 
     def try_now(self, route: Route) -> float | None:
-        """Take a token at once if nobody waits and one is free (no await); else None."""
-        plan = self._plans.get(route.key)
-        if plan is None:
-            plan = self.buckets(route)
+        """Take a token at once if nobody waits and one is free (no await); else None.
+
+        The per-request path when the limit is not reached: kept to a few lookups.
+        """
         now = self._clock()
-        if not plan:
-            return now
+        loop = asyncio.get_running_loop()
+        quick = self._quick.get(route.key)
+        if quick is None or quick[0] is not loop:
+            plan = self.buckets(route)
+            quick = self._quick[route.key] = (loop, self._lane(plan) if plan else None, plan)
+        _, lane, plan = quick
+        if lane is None:
+            return now  # no bucket for this route
         fast = self._fast
-        if (
-            fast is not None
-            and not self._lane(plan).lock.locked()
-            and fast.acquire_now(self._specs(plan, now), now) <= 0.0
-        ):
-            return now
-        return None
+        if fast is None or lane.lock.locked():
+            return None
+        if len(plan) == 1:
+            specs: list[BucketSpec] | tuple[BucketSpec] = (self._spec(plan[0], now),)
+        else:
+            specs = [self._spec(bucket, now) for bucket in plan]
+        return now if fast.acquire_now(specs, now) <= 0.0 else None
 
     async def acquire(self, route: Route) -> float:
         """Wait for a token for ``route``; return the clock time it was granted."""
@@ -233,11 +240,13 @@ class Limiter:
         self, route: Route, status: int, headers: Mapping[str, str]
     ) -> Awaitable[None] | None:
         """Read rate-limit headers of any reply; an awaitable when they ask for a pause."""
-        plan = self.buckets(route)
+        plan = self._plans.get(route.key)
+        if plan is None:
+            plan = self.buckets(route)
         if not plan:
             return None
         bucket = plan[0]
-        if 200 <= status < 300 and self._strikes.get(bucket):
+        if self._strikes and 200 <= status < 300 and self._strikes.get(bucket):
             self._strikes[bucket] = 0  # a success ends a run of 429s
         if not _has_rate_headers(headers):
             return None  # the usual reply: nothing to read
