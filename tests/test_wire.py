@@ -182,3 +182,32 @@ def test_retry_after_seconds_and_http_date() -> None:
 def test_integers_beyond_64_bits_are_kept_exactly() -> None:
     body = b'{"callId": "c", "big": 123456789012345678901234567890}'
     assert decode(Reply(200, {}, body), expect="object")["big"] == 123456789012345678901234567890
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"n": -9500000000000000001, "m": 18446744073709551616}',
+        b'{"n": NaN, "s": "x"}',
+        b'{"s": "\\ud800"}',
+        b'{"f": 0.1, "g": 1e-7, "h": 123456789012345678, "u": "\\u00e7"}',
+    ],
+)
+def test_fast_parsing_is_exactly_the_stdlib(body: bytes) -> None:
+    from calleague_async import _wire
+
+    fast = decode(Reply(200, {}, body))
+    slow = json.loads(body)
+    assert repr(fast) == repr(slow)  # repr: NaN != NaN, and ints must stay ints
+    assert _wire._loads(body) is not None
+
+
+def test_the_stdlib_path_reads_what_the_fast_path_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from calleague_async import _wire
+
+    monkeypatch.setattr(_wire, "_loads", _wire._stdlib_loads)
+    assert decode(reply(200, {"code": 200, "data": {"total": 0, "list": []}}), expect="list") == (
+        ListPayload(items=[], total=0)
+    )
+    with pytest.raises(ca.InvalidResponseError):
+        decode(Reply(200, {}, b'{"cut'), expect="object")
