@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping
-from typing import Any
 
 import aiohttp
 import yarl
@@ -72,15 +71,10 @@ class Transport:
         client_timeout = self._timeouts.get(timeout)
         if client_timeout is None:  # one value object per distinct timeout, not per request
             client_timeout = self._timeouts[timeout] = aiohttp.ClientTimeout(total=timeout)
-        kwargs: dict[str, Any] = {"timeout": client_timeout}
-        if params:
-            kwargs["params"] = params
-        if body is not None:
-            kwargs["data"] = body
-        if headers:
-            kwargs["headers"] = headers
         try:
-            async with http.request(method, url, **kwargs) as resp:
+            async with http.request(
+                method, url, params=params, data=body, headers=headers, timeout=client_timeout
+            ) as resp:
                 data = await resp.read()
                 return Reply(resp.status, resp.headers, data, resp.reason or "")
         except aiohttp.ConnectionTimeoutError:
