@@ -23,7 +23,10 @@ import aiohttp
 import calleague_async as ca
 from benchmarks._nginx import CALL_ID, call_page, nginx
 from benchmarks._util import write
+from calleague_async import _wire
 from calleague_async._convert import structure_many
+
+FAST_LOADS = _wire._loads  # orjson where it is exact, when installed
 
 Call = Callable[[], Awaitable[Any]]
 KEY = "sk_bench_key"
@@ -43,11 +46,15 @@ async def _raw_aiohttp(base: str) -> tuple[Call, Callable[[], Awaitable[None]]]:
     return call, http.close
 
 
-async def _ours(base: str, *, limiter: bool) -> tuple[Call, Callable[[], Awaitable[None]]]:
+async def _ours(
+    base: str, *, limiter: bool, stdlib_json: bool = False
+) -> tuple[Call, Callable[[], Awaitable[None]]]:
     limits = {"default": "10000000/second"} if limiter else None  # on, never reached
     s = ca.AsyncSession(KEY, base_url=base, rate_limits=limits, max_retries=0)
+    parse = _wire._stdlib_loads if stdlib_json else FAST_LOADS
 
     async def call() -> Any:
+        _wire._loads = parse  # each client runs alone: this picks its parser
         return await s.calls.get(CALL_ID)
 
     return call, s.close
@@ -83,6 +90,7 @@ CLIENTS: dict[str, Callable[[str], Awaitable[tuple[Call, Callable[[], Awaitable[
     "aiohttp+json (ceiling)": _raw_aiohttp,
     "calleague-async, limiter off": lambda b: _ours(b, limiter=False),
     "calleague-async, limiter on": lambda b: _ours(b, limiter=True),
+    "calleague-async, limiter off, no orjson": lambda b: _ours(b, limiter=False, stdlib_json=True),
     "retell-sdk (httpx)": lambda b: _retell(b, aio=False),
     "retell-sdk (aiohttp)": lambda b: _retell(b, aio=True),
     "vapi-server-sdk (httpx)": _vapi,

@@ -13,10 +13,11 @@ recent ids drops any repeat the arithmetic cannot see (deletions, servers ignori
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -179,34 +180,42 @@ class AsyncPager(Generic[T]):
     def __aiter__(self) -> AsyncIterator[T]:
         return self._items()
 
-    async def _items(self) -> AsyncIterator[T]:
-        async for _, _, entries in self._walk():
-            models = self._decode([record for _, record in entries])
-            for (index, record), model in zip(entries, models, strict=True):
-                self._hand_out(index, record)
-                yield model
+    def _capped(self, size: int) -> int:
+        log.info("calleague_async: the server caps pageSize at %d", size)
+        return size
 
-    async def pages(self) -> AsyncIterator[Page[T]]:
+    async def _items(self) -> AsyncGenerator[T, None]:
+        # aclosing: leaving this loop (break, error) stops the pages in flight at once.
+        async with contextlib.aclosing(self._walk()) as walk:
+            async for _, _, entries in walk:
+                models = self._decode([record for _, record in entries])
+                for (index, record), model in zip(entries, models, strict=True):
+                    self._hand_out(index, record)
+                    yield model
+
+    async def pages(self) -> AsyncGenerator[Page[T], None]:
         """Yield each page in turn; ``page.items`` holds only items not yielded before."""
         first = True
-        async for page_no, total, entries in self._walk():
-            if entries or first:
-                items = self._decode([record for _, record in entries])
+        async with contextlib.aclosing(self._walk()) as walk:
+            async for page_no, total, entries in walk:
+                if entries or first:
+                    items = self._decode([record for _, record in entries])
+                    for index, record in entries:
+                        self._hand_out(index, record)
+                    yield Page(items=items, total=total, page=page_no, page_size=self.page_size)
+                first = False
+
+    async def raw(self) -> AsyncGenerator[dict[str, Any], None]:
+        """Yield the records exactly as the API sent them (wire names, nothing converted)."""
+        async with contextlib.aclosing(self._walk()) as walk:
+            async for _, _, entries in walk:
                 for index, record in entries:
                     self._hand_out(index, record)
-                yield Page(items=items, total=total, page=page_no, page_size=self.page_size)
-            first = False
-
-    async def raw(self) -> AsyncIterator[dict[str, Any]]:
-        """Yield the records exactly as the API sent them (wire names, nothing converted)."""
-        async for _, _, entries in self._walk():
-            for index, record in entries:
-                self._hand_out(index, record)
-                yield record
+                    yield record
 
     async def _walk(
         self,
-    ) -> AsyncIterator[tuple[int, int | None, list[tuple[int, dict[str, Any]]]]]:
+    ) -> AsyncGenerator[tuple[int, int | None, list[tuple[int, dict[str, Any]]]], None]:
         """Read pages in order; yield each page's new records with their snapshot index."""
         size, limit = self.page_size, self.max_items
         position, snapshot = self._start.position, self._start.snapshot_total
@@ -228,7 +237,10 @@ class AsyncPager(Generic[T]):
                 shift = 0 if snapshot is None or latest_total is None else latest_total - snapshot
                 need = max(1, (position + shift) // size + 1)
                 last = math.ceil(latest_total / size) if latest_total is not None else need
-                window = range(need, need + self.concurrency)
+                ahead_pages = self.concurrency
+                if limit is not None:  # no pages beyond what max_items still needs
+                    ahead_pages = max(1, min(ahead_pages, math.ceil((limit - yielded) / size)))
+                window = range(need, need + ahead_pages)
                 stale = [inflight.pop(page) for page in list(inflight) if page not in window]
                 if stale:  # read at an older shift: no longer where we are
                     for task in stale:
@@ -269,13 +281,22 @@ class AsyncPager(Generic[T]):
                                 status_code=200,
                             )
                         continue
+                    capped = 0 < len(items) < size and (need - 1) * size + len(items) < total
+                    if capped and need > 1:
+                        # Fewer than asked while more exist: the server caps pageSize, and this
+                        # page was numbered in its pages, not ours. Count in its pages and read
+                        # again (positions do not depend on the size).
+                        size = self._capped(len(items))
+                        await _cancel_all(inflight)
+                        continue
                     skip = min(len(items), max(0, position - first))
                     # Anchor on ids: never skip a record that was not handed out. A deletion
                     # further down makes `total` overstate how far the list slid, so the
                     # arithmetic can run ahead by a few records: step back to the earliest
                     # record of the last page's worth that was not handed out.
                     planned = skip
-                    floor = max(0, skip - min(size, len(recent)), -first)
+                    # Only as far back as ids are known (a resumed cursor knows one page's worth).
+                    floor = max(0, position - first - min(size, len(recent)), -first)
                     skip = next(
                         (j for j in range(floor, skip) if self._key(items[j]) not in recent),
                         skip,
@@ -304,19 +325,19 @@ class AsyncPager(Generic[T]):
                 yield need, total, entries
                 if limit is not None and yielded >= limit:
                     return
-                if items and total is not None and (need - 1) * size + len(items) < total:
-                    if len(items) < size:
-                        # Fewer than asked while more exist: the server caps pageSize. Page
-                        # numbers now count its pages; positions do not depend on the size.
-                        log.info("calleague_async: the server caps pageSize at %d", len(items))
-                        size = len(items)
-                        for task in inflight.values():
-                            task.cancel()
-                        await asyncio.gather(*inflight.values(), return_exceptions=True)
-                        inflight.clear()
-                        continue
-                elif not items or len(items) < size:
-                    return  # an empty or short page is the end of the list
+                if need == 1 and 0 < len(items) < size and (total is None or len(items) < total):
+                    # A short first page while more may exist (total says so, or there is no
+                    # total to say): the server may cap pageSize. Page 1 is page 1 in any size,
+                    # so its records stand; count in the server's pages from here. Without a
+                    # total this costs one request to find page 2 empty.
+                    size = self._capped(len(items))
+                    await _cancel_all(inflight)
+                    continue
+                if total is None or (need - 1) * size + len(items) >= total:
+                    if not items or len(items) < size:
+                        return  # an empty or short page is the end of the list
+                elif not items:
+                    return
                 if len(items) > size:
                     return  # the server ignores pageSize: it sent everything at once
                 if total is None and consumed == size and ahead and not entries:
@@ -331,3 +352,10 @@ class AsyncPager(Generic[T]):
                 task.cancel()
             if inflight:
                 await asyncio.gather(*inflight.values(), return_exceptions=True)
+
+
+async def _cancel_all(inflight: dict[int, asyncio.Task[Any]]) -> None:
+    for task in inflight.values():
+        task.cancel()
+    await asyncio.gather(*inflight.values(), return_exceptions=True)
+    inflight.clear()

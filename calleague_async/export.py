@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import json
 import os
@@ -67,8 +68,12 @@ class JsonlWriter:
         """JSONL has no header; here so both writers can be driven alike."""
 
     def write(self, record: Mapping[str, Any]) -> None:
-        """Write one record as one line."""
-        self._fp.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+        """Write one record as one line (UTF-8; escaped where a string cannot be UTF-8)."""
+        try:
+            self._fp.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+        except UnicodeEncodeError:
+            # A lone surrogate cannot be UTF-8; as a \u escape the JSON is still lossless.
+            self._fp.write(json.dumps(record, ensure_ascii=True, separators=(",", ":")) + "\n")
 
 
 def _cell(value: Any) -> str:
@@ -138,8 +143,34 @@ def _save_checkpoint(
     os.fsync(fp.fileno())
     data = {**meta, "bytes": fp.tell(), "written": written, "cursor": json.loads(cursor.to_json())}
     tmp = state.with_name(state.name + ".tmp")
-    tmp.write_text(json.dumps(data))
+    with open(tmp, "w", encoding="utf-8") as out:
+        out.write(json.dumps(data))
+        out.flush()
+        os.fsync(out.fileno())
     os.replace(tmp, state)
+
+
+def _load_checkpoint(state: Path, part: Path, meta: dict[str, Any]) -> tuple[ListCursor, int, int]:
+    """The saved cursor, byte offset and count, checked against the ``.part`` file."""
+    try:
+        saved = json.loads(state.read_text(encoding="utf-8"))
+        cursor = ListCursor.from_json(json.dumps(saved["cursor"]))
+        offset, written = int(saved["bytes"]), int(saved["written"])
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        raise ValidationError(
+            "resume", f"the checkpoint {state} is unreadable ({exc}); export again without resume"
+        ) from None
+    if saved.get("format") != meta["format"] or saved.get("filters") != meta["filters"]:
+        raise ValidationError(
+            "resume",
+            f"the unfinished export was {saved.get('format')} with filters "
+            f"{saved.get('filters')}; run it with the same options, or without resume",
+        )
+    if offset > part.stat().st_size:
+        raise ValidationError(
+            "resume", f"{part} is shorter than its checkpoint says; export again without resume"
+        )
+    return cursor, offset, written
 
 
 async def export_calls(
@@ -174,18 +205,12 @@ async def export_calls(
     cursor: ListCursor | None = None
     offset = done_before = 0
     if resume and state.exists() and part.exists():
-        saved = json.loads(state.read_text())
-        if saved.get("format") != fmt or saved.get("filters") != meta["filters"]:
-            raise ValidationError(
-                "resume",
-                f"the unfinished export was {saved.get('format')} with filters "
-                f"{saved.get('filters')}; run it with the same options, or without --resume",
-            )
-        cursor = ListCursor.from_json(json.dumps(saved["cursor"]))
-        offset = int(saved["bytes"])
-        done_before = int(saved.get("written", cursor.position))
+        cursor, offset, done_before = _load_checkpoint(state, part, meta)
     elif resume and target.exists():  # noqa: ASYNC240 - one stat, not worth a thread
         raise ValidationError("resume", f"{target} is already complete: nothing to resume")
+    else:
+        # A fresh export: a checkpoint left by an earlier run describes another file.
+        state.unlink(missing_ok=True)
     pager = session.calls.list(
         status=status,
         agent_id=agent_id,
@@ -199,30 +224,43 @@ async def export_calls(
     mode = "r+" if cursor is not None else "w"
     # Records go to a buffered local file (memory copies); the fsyncs of the checkpoints,
     # which can block, run in a thread.
-    with open(part, mode, encoding="utf-8", newline="") as fp:  # noqa: ASYNC230
+    # CSV cells are text: a string that cannot be UTF-8 is written escaped, not refused.
+    errors = "backslashreplace" if fmt == "csv" else "strict"
+    with open(part, mode, encoding="utf-8", errors=errors, newline="") as fp:  # noqa: ASYNC230
         if cursor is not None:
             fp.seek(offset)
             fp.truncate()  # drop anything written after the last checkpoint
         writer = _writer(fmt, fp)
         if cursor is None:
             writer.write_header()
-        last_save = time.monotonic()
-        try:
-            async for record in pager.raw():
-                writer.write(record)
-                written += 1
-                if total is None:
-                    total = pager.cursor.snapshot_total
-                if progress is not None:
-                    progress(written, total)
-                if time.monotonic() - last_save >= checkpoint_every:
-                    await asyncio.to_thread(
-                        _save_checkpoint, state, fp, pager.cursor, meta, written
-                    )
-                    last_save = time.monotonic()
-        except BaseException:
-            # Whatever stopped us (an error, Ctrl-C, cancellation): keep what is written.
             _save_checkpoint(state, fp, pager.cursor, meta, written)
+        last_save = time.monotonic()
+        write_failed = False
+        try:
+            async with contextlib.aclosing(pager.raw()) as records:
+                async for record in records:
+                    try:
+                        writer.write(record)
+                    except BaseException:
+                        # The file may hold part of this line: the last checkpoint, which
+                        # names neither, stays the place to resume from.
+                        write_failed = True
+                        raise
+                    written += 1
+                    if total is None:
+                        total = pager.cursor.snapshot_total
+                    if progress is not None:
+                        progress(written, total)
+                    if time.monotonic() - last_save >= checkpoint_every:
+                        await asyncio.to_thread(
+                            _save_checkpoint, state, fp, pager.cursor, meta, written
+                        )
+                        last_save = time.monotonic()
+        except BaseException:
+            # Whatever stopped us (an error, Ctrl-C, cancellation) between two records:
+            # everything handed out is written, so checkpoint here.
+            if not write_failed:
+                _save_checkpoint(state, fp, pager.cursor, meta, written)
             raise
         fp.flush()
         os.fsync(fp.fileno())

@@ -6,7 +6,9 @@ import asyncio
 import csv
 import io
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -166,3 +168,80 @@ async def test_resume_refuses_other_options_and_finished_files(tmp_path: Path) -
             await export_calls(s, target, resume=True)
         with pytest.raises(ca.ValidationError, match="format"):
             await export_calls(s, target, fmt="xml")  # type: ignore[arg-type]
+
+
+def test_a_lone_surrogate_is_written_escaped_and_losslessly() -> None:
+    out = io.StringIO()
+    record = {"callId": "c", "metadata": {"name": "broken \ud83d"}}
+    with open(os.devnull, "w", encoding="utf-8") as devnull:
+        JsonlWriter(devnull).write(record)  # a real UTF-8 file: must not raise
+    JsonlWriter(out).write(record)
+    assert json.loads(out.getvalue()) == record
+
+
+async def test_a_failed_write_loses_no_record_on_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "calls.jsonl"
+    real_write = JsonlWriter.write
+    count = [0]
+
+    def disk_full_at_800(self: JsonlWriter, record: Any) -> None:
+        count[0] += 1
+        if count[0] == 800:
+            self._fp.write('{"callId": "half a li')  # a partial line, then the disk is full
+            raise OSError(28, "No space left on device")
+        real_write(self, record)
+
+    async with SandboxServer(calls=1200) as sb, await _session(sb) as s:
+        snapshot = list(sb.calls.keys())
+        monkeypatch.setattr(JsonlWriter, "write", disk_full_at_800)
+        with pytest.raises(OSError, match="No space"):
+            await export_calls(s, target, concurrency=4, checkpoint_every=0.0)
+        assert not [t for t in asyncio.all_tasks() if "fetch" in repr(t.get_coro())]
+        monkeypatch.setattr(JsonlWriter, "write", real_write)
+        await export_calls(s, target, concurrency=4, resume=True)
+    assert _ids(target) == snapshot
+
+
+async def test_a_stale_checkpoint_never_applies_to_a_fresh_export(tmp_path: Path) -> None:
+    target = tmp_path / "calls.jsonl"
+    checkpoint = partial_paths(target)[1]
+    async with SandboxServer(calls=400) as sb, await _session(sb) as s:
+
+        def stop(done: int, total: int | None) -> None:
+            if done == 300:
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            await export_calls(s, target, progress=stop)
+        stale = checkpoint.read_text()
+
+        def die_early(done: int, total: int | None) -> None:
+            raise KeyboardInterrupt  # a fresh run that stops at its first record
+
+        with pytest.raises(KeyboardInterrupt):
+            await export_calls(s, target, progress=die_early)
+        assert checkpoint.read_text() != stale
+        await export_calls(s, target, resume=True)
+        assert _ids(target) == list(sb.calls.keys())
+
+
+async def test_an_unreadable_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
+    target = tmp_path / "calls.jsonl"
+    part, checkpoint = partial_paths(target)
+    part.write_text("")
+    checkpoint.write_text("{not json")
+    async with SandboxServer(calls=10) as sb, await _session(sb) as s:
+        with pytest.raises(ca.ValidationError, match="unreadable"):
+            await export_calls(s, target, resume=True)
+        cursor = json.loads(ca.ListCursor(position=5, snapshot_total=10).to_json())
+        filters = {"status": None, "agent_id": None}
+        checkpoint.write_text(
+            json.dumps(
+                {"format": "jsonl", "filters": filters, "bytes": 10_000, "written": 5,
+                 "cursor": cursor}
+            )
+        )  # fmt: skip
+        with pytest.raises(ca.ValidationError, match="shorter"):
+            await export_calls(s, target, resume=True)

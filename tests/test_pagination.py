@@ -66,9 +66,9 @@ async def test_empty_list_costs_one_request() -> None:
 async def test_stops_when_total_overcounts_and_pages_run_short() -> None:
     src = FakeList(15, total_bonus=1000)
     assert len(await ids(pager(src))) == 15
-    # Page 2 is short although total says more: read as a pageSize cap of 5, so one more
-    # page (4 in pages of 5) is asked for, found empty, and the listing ends.
-    assert src.asked == [1, 2, 4]
+    # Page 2 is short although total says more: read as a pageSize cap of 5, so it is read
+    # again as page 3 of 5, then page 4 is found empty and the listing ends.
+    assert src.asked == [1, 2, 3, 4]
 
 
 async def test_a_server_capping_page_size_is_followed() -> None:
@@ -295,3 +295,67 @@ def test_cursor_for_other_filters_is_refused() -> None:
     src = LiveList(5, seed=0)
     with pytest.raises(ca.ValidationError, match="filters"):
         live_pager(src, cursor=ListCursor(position=1, snapshot_total=5, filters={"status": "x"}))
+
+
+class Capped:
+    """A newest-first list whose server caps pageSize at ``cap``, with or without a total."""
+
+    def __init__(self, n: int, cap: int, *, with_total: bool = True) -> None:
+        self.rows = [{"callId": f"c{i}"} for i in range(n, 0, -1)]
+        self.cap, self.with_total = cap, with_total
+        self.asked: list[tuple[int, int]] = []
+
+    async def fetch(self, page: int, size: int) -> ListPayload:
+        self.asked.append((page, size))
+        real = min(size, self.cap)
+        items = self.rows[(page - 1) * real : page * real]
+        return ListPayload(items=items, total=len(self.rows) if self.with_total else None)
+
+
+def capped_pager(src: Capped, **kw: Any) -> AsyncPager[dict[str, Any]]:
+    kw.setdefault("page_size", 10)
+    return AsyncPager(src.fetch, lambda items: items, lambda r: r["callId"], **kw)
+
+
+@pytest.mark.parametrize(("stop", "arrivals"), [(250, 80), (100, 0), (7, 300), (999, 5)])
+async def test_resume_after_arrivals_repeats_nothing(stop: int, arrivals: int) -> None:
+    src = Capped(1000, cap=100)
+    first = capped_pager(src, page_size=100, concurrency=4)
+    got = []
+    async for record in first.raw():
+        got.append(record["callId"])
+        if len(got) == stop:
+            break
+    expected = [r["callId"] for r in src.rows]
+    src.rows[:0] = [{"callId": f"new{i}"} for i in range(arrivals)]
+    resumed = capped_pager(src, page_size=100, concurrency=4, cursor=first.cursor)
+    got += [r["callId"] async for r in resumed.raw()]
+    assert got == expected
+
+
+@pytest.mark.parametrize("with_total", [True, False])
+async def test_a_capped_server_is_read_whole_with_or_without_total(with_total: bool) -> None:
+    src = Capped(500, cap=50, with_total=with_total)
+    got = [r["callId"] async for r in capped_pager(src, page_size=100, concurrency=4).raw()]
+    assert got == [r["callId"] for r in src.rows]
+
+
+async def test_start_page_and_resume_on_a_capped_server() -> None:
+    src = Capped(100, cap=7)
+    got = [r["callId"] async for r in capped_pager(src, page_size=10, start_page=3).raw()]
+    assert got == [r["callId"] for r in src.rows][20:]
+    first = capped_pager(src, page_size=10)
+    head = []
+    async for record in first.raw():
+        head.append(record["callId"])
+        if len(head) == 33:
+            break
+    rest = [r["callId"] async for r in capped_pager(src, page_size=10, cursor=first.cursor).raw()]
+    assert head + rest == [r["callId"] for r in src.rows]
+
+
+async def test_max_items_limits_the_pages_in_flight() -> None:
+    src = Capped(10_000, cap=100)
+    got = [r async for r in capped_pager(src, page_size=100, concurrency=8, max_items=150).raw()]
+    assert len(got) == 150
+    assert len(src.asked) == 2
