@@ -254,11 +254,14 @@ async def _calls_export(args: argparse.Namespace, s: ca.AsyncSession) -> int:
                 "--resume to continue"
             )
             return EXIT_INTERRUPTED
+        except (ca.ValidationError, ca.ConfigurationError):
+            raise
         except ca.CalleagueError as exc:
             part, _ = partial_paths(output)
-            raise CommandError(
-                f"{exc} ({written[0]} calls are in {part}; --resume continues)"
-            ) from None
+            hint = (
+                f" ({written[0]} calls are in {part}; --resume continues)" if part.exists() else ""
+            )
+            raise CommandError(f"{exc}{hint}") from None
     summary = {
         "path": str(result.path),
         "written": result.written,
@@ -327,31 +330,49 @@ async def _dial(args: argparse.Namespace, s: ca.AsyncSession) -> int:
     try:
         await s.agents.get(args.agent_id)
     except ca.NotFoundError:
-        raise CommandError(f"unknown agent {args.agent_id!r}") from None
+        raise CommandError(f"unknown agent {args.agent_id!r}", EXIT_USAGE) from None
     output = Path(args.output or leads.with_name(leads.stem + ".results.csv"))
-    rows = [n for n, _ in _leads(leads)]
+    if output.exists():
+        # It records who was dialed: overwriting it would invite dialing them again.
+        raise CommandError(f"{output} exists; move it away or choose another -o", EXIT_USAGE)
     counts = {"placed": 0, "failed": 0, "unknown": 0}
-    requests = (_lead_request(row, phone, args.agent_id) for _, row in _leads(leads))
-    with open(output, "w", encoding="utf-8", newline="") as out, _progress() as progress:
+    in_flight: dict[int, ca.CallRequest] = {}
+
+    def requests() -> Iterator[ca.CallRequest]:
+        for index, (_, row) in enumerate(_leads(leads)):
+            request = _lead_request(row, phone, args.agent_id)
+            in_flight[index] = request  # handed to start_many: from here it may be dialed
+            yield request
+
+    with open(output, "x", encoding="utf-8", newline="") as out, _progress() as progress:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["row", "to", "outcome", "call_id", "error"])
         task = progress.add_task("dialing", total=total, rate="")
-        async with contextlib.aclosing(
-            s.calls.start_many(requests, concurrency=args.concurrency)
-        ) as results:
-            async for r in results:
-                outcome = "placed" if r.ok else "unknown" if r.outcome_unknown else "failed"
-                counts[outcome] += 1
-                error = "" if r.error is None else str(r.error)
-                call_id = r.call.call_id if r.call is not None else ""
-                writer.writerow([rows[r.index], r.request.to, outcome, call_id, error])
-                out.flush()  # every result on disk as it arrives: nothing lost on a crash
-                progress.update(
-                    task,
-                    advance=1,
-                    rate=f"{counts['placed']} placed, {counts['failed']} failed, "
-                    f"{counts['unknown']} unknown",
-                )
+        try:
+            async with contextlib.aclosing(
+                s.calls.start_many(requests(), concurrency=args.concurrency)
+            ) as results:
+                async for r in results:
+                    in_flight.pop(r.index, None)
+                    outcome = "placed" if r.ok else "unknown" if r.outcome_unknown else "failed"
+                    counts[outcome] += 1
+                    error = "" if r.error is None else str(r.error)
+                    call_id = r.call.call_id if r.call is not None else ""
+                    writer.writerow([r.index + 1, r.request.to, outcome, call_id, error])
+                    out.flush()  # every result on disk as it arrives: nothing lost on a crash
+                    progress.update(
+                        task,
+                        advance=1,
+                        rate=f"{counts['placed']} placed, {counts['failed']} failed, "
+                        f"{counts['unknown']} unknown",
+                    )
+        finally:
+            # Interrupted (Ctrl-C) or failed: calls in flight may have been placed.
+            for index, request in sorted(in_flight.items()):
+                counts["unknown"] += 1
+                reason = "interrupted while in flight: check before redialing"
+                writer.writerow([index + 1, request.to, "unknown", "", reason])
+            out.flush()
     summary = {**counts, "results": str(output)}
     if args.json:
         sys.stdout.write(json.dumps(summary) + "\n")
@@ -373,6 +394,8 @@ _HANDLERS = {
 
 
 async def _run(args: argparse.Namespace) -> int:
+    if args.sandbox_calls < 0:
+        raise CommandError("--sandbox-calls must be >= 0", EXIT_USAGE)
     handler = _HANDLERS[(args.command, getattr(args, "action", None))]
     async with _session(args) as session:
         return await handler(args, session)
@@ -386,6 +409,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return serve(argv[1:])
     args = _parser().parse_args(argv)
+    if args.command == "sandbox":  # global options before it mean nothing to the server
+        from calleague_async.testing.__main__ import main as serve
+
+        return serve([])
     try:
         return asyncio.run(_run(args))
     except CommandError as exc:
@@ -403,6 +430,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         _err(f"error: {exc.filename or ''}: {exc.strerror or exc}")
         return EXIT_FAILED
+    except (csv.Error, ValueError) as exc:  # a leads file that is not the CSV it should be
+        _err(f"error: {type(exc).__name__}: {exc}")
+        return EXIT_USAGE
     except KeyboardInterrupt:
         _err("interrupted")
         return EXIT_INTERRUPTED

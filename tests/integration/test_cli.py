@@ -159,7 +159,7 @@ def test_dial_refuses_unknown_agents_and_csvs_without_numbers(tmp_path: Path) ->
     (tmp_path / "leads.csv").write_text("phone\n+905551110001\n")
     (tmp_path / "names.csv").write_text("name\nAyse\n")
     unknown = run("--sandbox", "dial", "leads.csv", "--agent-id", "ag_nope", cwd=tmp_path)
-    assert unknown.returncode == 1 and "unknown agent" in unknown.stderr
+    assert unknown.returncode == 2 and "unknown agent" in unknown.stderr
     no_column = run("--sandbox", "dial", "names.csv", "--agent-id", "ag_123", cwd=tmp_path)
     assert no_column.returncode == 2 and "column" in no_column.stderr
     missing = run("--sandbox", "dial", "nope.csv", "--agent-id", "ag_123", cwd=tmp_path)
@@ -188,3 +188,54 @@ def test_sandbox_command_serves_other_tools(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)
     assert proc.returncode == 0
+
+
+def test_dial_never_overwrites_a_results_file(tmp_path: Path) -> None:
+    (tmp_path / "leads.csv").write_text("phone\n+905551110001\n")
+    (tmp_path / "leads.results.csv").write_text("row,to,outcome\n1,+905551110001,placed\n")
+    proc = run("--sandbox", "dial", "leads.csv", "--agent-id", "ag_123", cwd=tmp_path)
+    assert proc.returncode == 2 and "exists" in proc.stderr
+    assert "placed" in (tmp_path / "leads.results.csv").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "content"),
+    [
+        (["--sandbox", "--sandbox-calls", "-1", "agents", "list"], None),
+        (["--sandbox", "dial", "leads.csv", "--agent-id", "ag_123"], "phone\n+9055\xe71110001\n"),
+    ],
+)
+def test_more_bad_input_without_tracebacks(
+    tmp_path: Path, args: list[str], content: str | None
+) -> None:
+    if content is not None:
+        (tmp_path / "leads.csv").write_bytes(content.encode("latin-1"))
+    proc = run(*args, cwd=tmp_path)
+    no_traceback(proc)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error:")
+
+
+def test_ctrl_c_during_dial_accounts_for_every_call_in_flight(tmp_path: Path) -> None:
+    numbers = [f"+9055511{i:05d}" for i in range(300)]
+    (tmp_path / "leads.csv").write_text("phone\n" + "\n".join(numbers) + "\n")
+    proc = subprocess.Popen(
+        [str(CALLEAGUE), "--sandbox", "dial", "leads.csv", "--agent-id", "ag_123",
+         "--concurrency", "8"],
+        cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    results = tmp_path / "leads.results.csv"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if results.exists() and results.read_text().count("\n") > 10:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    no_traceback(subprocess.CompletedProcess([], 130, "", err))
+    rows = list(csv.DictReader(results.open()))
+    assert len(rows) == len({r["row"] for r in rows}) < 300  # each row once, not all dialed
+    outcomes = {r["outcome"] for r in rows}
+    assert "placed" in outcomes and "unknown" in outcomes
+    assert all("interrupted" in r["error"] for r in rows if r["outcome"] == "unknown")
