@@ -37,9 +37,12 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Run the benchmarks (never part of the test gate): ``nox -s bench -- limiter``."""
-    session.install("-e", ".[test]")
-    names = session.posargs or ["limiter"]
+    """Run the benchmarks (never part of the test gate): ``nox -s bench [-- http limiter export]``.
+
+    The HTTP benchmark needs nginx (Debian: ``apt-get install nginx-light``).
+    """
+    session.install("-e", ".[test,bench]")
+    names = session.posargs or ["http", "limiter", "export"]
     for name in names:
         session.run("python", "-m", f"benchmarks.bench_{name}")
 
