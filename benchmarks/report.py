@@ -84,10 +84,10 @@ def performance_section() -> str:
         "",
         *claims(http, limiter, export),
         "",
-        "On this shared 2-core machine the HTTP ratios move between runs: over the last five "
-        "full runs while tuning, limiter off at c=64 measured 0.85x to 0.93x of raw aiohttp "
-        "and the lead over the fastest peer 4.5x to 5.4x. Each table is one run, all clients "
-        "interleaved, medians of three rounds.",
+        "On this 2-core machine the HTTP ratios depend on what else runs: the same code "
+        "measured 0.85x (limiter off, c=64) and 4.7x the fastest peer in a run while another "
+        "job loaded the machine, and the figures below on a quiet one. Each table is one run, "
+        "all clients interleaved, medians of three rounds.",
     ]
     if http:
         out += [
