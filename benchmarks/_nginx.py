@@ -16,24 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from calleague_async.testing import DOC_CALL
+
 CALL_ID = "cl_8f2a"
 
 # One call, as each API documents its call detail (each body valid for that SDK's model).
-OURS: dict[str, Any] = {
-    "callId": CALL_ID,
-    "status": "completed",
-    "direction": "outbound",
-    "agentId": "ag_123",
-    "to": "+903121234567",
-    "metadata": {"orderId": "A-1042"},
-    "durationSec": 84,
-    "endedReason": "completed",
-    "language": "tr",
-    "recordingReady": True,
-    "transcriptReady": True,
-    "createdAt": "2026-01-01T12:00:00.000Z",
-    "endedAt": "2026-01-01T12:01:24.000Z",
-}
+OURS: dict[str, Any] = dict(DOC_CALL)
 RETELL: dict[str, Any] = {
     "call_id": CALL_ID,
     "agent_id": "ag_123",

@@ -19,6 +19,7 @@ the ``calleague_sandbox`` fixture (see ``calleague_async.testing.pytest_plugin``
 from calleague_async.testing._redis import redis_server
 from calleague_async.testing._server import (
     DEFAULT_PATHS,
+    DOC_CALL,
     MAX_CALLS,
     CallStore,
     Fault,
@@ -30,6 +31,7 @@ from calleague_async.testing._server import (
 
 __all__ = [
     "DEFAULT_PATHS",
+    "DOC_CALL",
     "MAX_CALLS",
     "CallStore",
     "Fault",

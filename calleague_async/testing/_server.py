@@ -30,6 +30,7 @@ from aiohttp import web
 
 __all__ = [
     "DEFAULT_PATHS",
+    "DOC_CALL",
     "MAX_CALLS",
     "CallStore",
     "Fault",
@@ -89,7 +90,7 @@ _RATE_UNITS: Final[Mapping[str, float]] = MappingProxyType(
     }
 )
 
-_DOC_CALL: Final[Mapping[str, Any]] = MappingProxyType(
+DOC_CALL: Final[Mapping[str, Any]] = MappingProxyType(
     {
         "callId": "cl_8f2a",
         "status": "completed",
@@ -106,6 +107,7 @@ _DOC_CALL: Final[Mapping[str, Any]] = MappingProxyType(
         "endedAt": "2026-01-01T12:01:24.000Z",
     }
 )
+"""Seed 000's example call as the sandbox serves it (with an agent, a number and metadata)."""
 _DOC_AGENT: Final[Mapping[str, Any]] = MappingProxyType(
     {
         "agentId": "ag_123",
@@ -326,7 +328,7 @@ class CallStore(Mapping[str, dict[str, Any]]):
         return f"cl_{x ^ self._k2:012x}"
 
     def _decode(self, call_id: str) -> int | None:
-        if call_id == _DOC_CALL["callId"]:
+        if call_id == DOC_CALL["callId"]:
             return 0
         if not _CALL_ID.fullmatch(call_id):
             return None
@@ -336,7 +338,7 @@ class CallStore(Mapping[str, dict[str, Any]]):
         return ((x - self._k1) * _INV1) & _M48
 
     def _id_of(self, index: int) -> str:
-        return str(_DOC_CALL["callId"]) if index == 0 else self._encode(index)
+        return str(DOC_CALL["callId"]) if index == 0 else self._encode(index)
 
     def _seeded_index(self, call_id: str) -> int | None:
         index = self._decode(call_id)
@@ -359,7 +361,7 @@ class CallStore(Mapping[str, dict[str, Any]]):
         if override is not None:
             return str(override.get("status")), str(override.get("agentId"))
         if index == 0:
-            return str(_DOC_CALL["status"]), str(_DOC_CALL["agentId"])
+            return str(DOC_CALL["status"]), str(DOC_CALL["agentId"])
         h = self._hash(index)
         return _STATUSES[h % 5], self._agent_ids[(h >> 8) % len(self._agent_ids)]
 
@@ -368,7 +370,7 @@ class CallStore(Mapping[str, dict[str, Any]]):
         if override is not None:
             return dict(override)
         if index == 0:
-            return copy.deepcopy(dict(_DOC_CALL))
+            return copy.deepcopy(dict(DOC_CALL))
         h = self._hash(index)
         rng = _rng(h)
         status = _STATUSES[h % 5]
