@@ -58,6 +58,8 @@ class ListCursor:
     snapshot_total: int | None
     recent_ids: tuple[str, ...] = ()
     filters: Mapping[str, str] = attrs.field(factory=dict, converter=_string_dict)
+    server_page_size: int | None = None
+    """The page size the server turned out to use (it may cap ``pageSize``), if it differs."""
 
     def to_json(self) -> str:
         """The cursor as a JSON string."""
@@ -68,6 +70,7 @@ class ListCursor:
                 "snapshot_total": self.snapshot_total,
                 "recent_ids": list(self.recent_ids),
                 "filters": dict(self.filters),
+                "server_page_size": self.server_page_size,
             }
         )
 
@@ -83,11 +86,15 @@ class ListCursor:
                 raise ValueError("position must be an int >= 0")
             if total is not None and not isinstance(total, int):
                 raise ValueError("snapshot_total must be an int or null")
+            capped = data.get("server_page_size")
+            if capped is not None and (not isinstance(capped, int) or capped < 1):
+                raise ValueError("server_page_size must be an int >= 1 or null")
             return cls(
                 position=position,
                 snapshot_total=total,
                 recent_ids=tuple(str(i) for i in data.get("recent_ids", [])),
                 filters={str(k): str(v) for k, v in data.get("filters", {}).items()},
+                server_page_size=capped,
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ValidationError("cursor", f"not a saved list cursor: {exc}") from None
@@ -160,6 +167,7 @@ class AsyncPager(Generic[T]):
         self._position = self._start.position
         self._snapshot = self._start.snapshot_total
         self._recent = _RecentIds(page_size, self._start.recent_ids)
+        self._server_size = self._start.server_page_size
 
     @property
     def cursor(self) -> ListCursor:
@@ -169,6 +177,7 @@ class AsyncPager(Generic[T]):
             snapshot_total=self._snapshot,
             recent_ids=self._recent.last(self.page_size),
             filters=self._filters,
+            server_page_size=self._server_size,
         )
 
     def _hand_out(self, index: int, record: dict[str, Any]) -> None:
@@ -182,6 +191,7 @@ class AsyncPager(Generic[T]):
 
     def _capped(self, size: int) -> int:
         log.info("calleague_async: the server caps pageSize at %d", size)
+        self._server_size = size  # kept in the cursor: a resumed listing counts alike
         return size
 
     async def _items(self) -> AsyncGenerator[T, None]:
@@ -217,7 +227,7 @@ class AsyncPager(Generic[T]):
         self,
     ) -> AsyncGenerator[tuple[int, int | None, list[tuple[int, dict[str, Any]]]], None]:
         """Read pages in order; yield each page's new records with their snapshot index."""
-        size, limit = self.page_size, self.max_items
+        size, limit = self._server_size or self.page_size, self.max_items
         position, snapshot = self._start.position, self._start.snapshot_total
         self._position, self._snapshot = position, snapshot
         recent = self._recent = _RecentIds(size * (self.concurrency + 2), self._start.recent_ids)
@@ -228,6 +238,7 @@ class AsyncPager(Generic[T]):
         inflight: dict[int, asyncio.Task[tuple[int, ListPayload]]] = {}
         rereads = 0
         shrank = False
+        high = position  # the furthest position reached: the id window vouches below it
 
         async def fetch(page: int, seq: int) -> tuple[int, ListPayload]:
             return seq, await self._fetch(page, size)
@@ -237,7 +248,9 @@ class AsyncPager(Generic[T]):
                 shift = 0 if snapshot is None or latest_total is None else latest_total - snapshot
                 need = max(1, (position + shift) // size + 1)
                 last = math.ceil(latest_total / size) if latest_total is not None else need
-                ahead_pages = self.concurrency
+                # After rereads the list is sliding under concurrent reads: read one page at a
+                # time (a page read now is never older than the pages before it) until it holds.
+                ahead_pages = 1 if rereads >= 2 else self.concurrency
                 if limit is not None:  # no pages beyond what max_items still needs
                     ahead_pages = max(1, min(ahead_pages, math.ceil((limit - yielded) / size)))
                 window = range(need, need + ahead_pages)
@@ -301,11 +314,13 @@ class AsyncPager(Generic[T]):
                         (j for j in range(floor, skip) if self._key(items[j]) not in recent),
                         skip,
                     )
-                    if skip == 0 < planned and first > 0 and rereads < _MAX_REREADS:
+                    # Never step back below what the id window can vouch for.
+                    back_to = max(first - 1, high - len(recent))
+                    if skip == 0 < planned and back_to < position and rereads < _MAX_REREADS:
                         # Stepped back to this page's first record: more may be missing before
                         # it, so read the page before (repeats are dropped by id).
                         rereads += 1
-                        position = first - 1
+                        position = back_to
                         continue
                 rereads = 0
                 entries: list[tuple[int, dict[str, Any]]] = []
@@ -321,6 +336,7 @@ class AsyncPager(Generic[T]):
                         entries.append((first + skip + consumed - 1, record))
                 ahead = first + skip >= position
                 position = max(position, first + skip + consumed)
+                high = max(high, position)
                 yielded += len(entries)
                 yield need, total, entries
                 if limit is not None and yielded >= limit:

@@ -359,3 +359,20 @@ async def test_max_items_limits_the_pages_in_flight() -> None:
     got = [r async for r in capped_pager(src, page_size=100, concurrency=8, max_items=150).raw()]
     assert len(got) == 150
     assert len(src.asked) == 2
+
+
+async def test_resuming_on_a_capped_server_while_calls_arrive_repeats_nothing() -> None:
+    src = Capped(370, cap=7)
+    expected = [r["callId"] for r in src.rows]
+    got: list[str] = []
+    cursor = None
+    for stop in (35, 36, 37, 200, None):
+        p = capped_pager(src, page_size=10, concurrency=2, cursor=cursor)
+        async for record in p.raw():
+            got.append(record["callId"])
+            if stop is not None and len(got) >= stop:
+                break
+        cursor = ListCursor.from_json(p.cursor.to_json())
+        assert cursor.server_page_size == 7  # the cap travels with the cursor
+        src.rows[:0] = [{"callId": f"late{len(got)}-{i}"} for i in range(11)]
+    assert got == expected
