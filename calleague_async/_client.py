@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
 
-from calleague_async._limits import DEFAULT_RATE_LIMITS, Store
-from calleague_async._session import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, BaseSession
+from calleague_async._session import BaseSession
 from calleague_async.resources import Agents, Calls, Webhooks
 
 
@@ -34,43 +33,20 @@ class AsyncSession(BaseSession):
     ...     call = await s.calls.get(call.call_id)
     """
 
-    def __init__(
-        self,
-        api_key: str | None = None,
-        *,
-        base_url: str | None = None,
-        timeout: float | None = DEFAULT_TIMEOUT,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        paths: Mapping[str, str] | None = None,
-        default_headers: Mapping[str, str] | None = None,
-        pool_size: int = 100,
-        allow_insecure_http: bool = False,
-        rate_limits: Mapping[str, str] | None = DEFAULT_RATE_LIMITS,
-        rate_limit_burst: int = 1,
-        rate_limit_store: str | Store | None = None,
-        rate_limit_scope: str | None = None,
-        max_wait: float | None = None,
-        retry_unknown_outcomes: bool = False,
-    ) -> None:
-        super().__init__(
-            api_key,
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=max_retries,
-            paths=paths,
-            default_headers=default_headers,
-            pool_size=pool_size,
-            allow_insecure_http=allow_insecure_http,
-            rate_limits=rate_limits,
-            rate_limit_burst=rate_limit_burst,
-            rate_limit_store=rate_limit_store,
-            rate_limit_scope=rate_limit_scope,
-            max_wait=max_wait,
-            retry_unknown_outcomes=retry_unknown_outcomes,
-        )
-        self.calls = Calls(self)
+    # The options are BaseSession's (one signature, one place); the resource groups are made
+    # on first use and kept for the session's life.
+
+    @functools.cached_property
+    def calls(self) -> Calls:
         """Start, read and list calls."""
-        self.agents = Agents(self)
+        return Calls(self)
+
+    @functools.cached_property
+    def agents(self) -> Agents:
         """Read voice assistants."""
-        self.webhooks = Webhooks(self)
+        return Agents(self)
+
+    @functools.cached_property
+    def webhooks(self) -> Webhooks:
         """Register webhook endpoints."""
+        return Webhooks(self)

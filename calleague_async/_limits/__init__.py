@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from calleague_async._limits._limiter import DEFAULT, Limiter, process_store, scope_id
+from calleague_async._limits._limiter import DEFAULT, Limiter, scope_id
 from calleague_async._limits._rate import AdaptiveRate, Rate, parse_rate
 from calleague_async._limits._store import BucketSpec, MemoryStore, RedisStore, Store
 
@@ -21,7 +21,6 @@ __all__ = [
     "Store",
     "parse_limits",
     "parse_rate",
-    "process_store",
     "scope_id",
 ]
 

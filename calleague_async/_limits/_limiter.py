@@ -41,11 +41,6 @@ def scope_id(api_key: str, scope: str | None = None) -> str:
     return hashlib.sha256(source.encode()).hexdigest()[:32]
 
 
-def process_store() -> MemoryStore:
-    """The in-memory store every session of this process shares by default."""
-    return _PROCESS_STORE
-
-
 _RATE_HEADERS = ("X-RateLimit-Remaining", "RateLimit", "RateLimit-Remaining", "RateLimit-Policy")
 
 
