@@ -1,6 +1,8 @@
-"""Project tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``."""
+"""Project tasks: ``nox -s tests lint typecheck`` (the gate), ``lowest``, ``soak``, ``fuzz``."""
 
 from __future__ import annotations
+
+import os
 
 import nox
 
@@ -45,6 +47,41 @@ def bench(session: nox.Session) -> None:
     names = session.posargs or ["http", "limiter", "export"]
     for name in names:
         session.run("python", "-m", f"benchmarks.bench_{name}")
+
+
+@nox.session(python=PYTHON)
+def lowest(session: nox.Session) -> None:
+    """The test suite on the lowest version of every dependency we declare (uv's lowest-direct).
+
+    A floor in pyproject.toml is a promise; this session is where it is kept.
+    """
+    session.install("uv")
+    session.run(
+        "uv", "pip", "install", "--python", session.virtualenv.location,
+        "--resolution", "lowest-direct", "-e", ".[test]",
+    )  # fmt: skip
+    session.run("pytest", "-p", "no:cacheprovider", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def soak(session: nox.Session) -> None:
+    """100,000 requests under random faults: results checked, memory and fds printed.
+
+    ``nox -s soak -- --requests 5000`` is CI's bounded form.
+    """
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "benchmarks.soak", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def fuzz(session: nox.Session) -> None:
+    """The hypothesis fuzz tests with many more examples than the normal suite runs.
+
+    ``CALLEAGUE_FUZZ_EXAMPLES`` sets the count (default here 20,000 per test).
+    """
+    session.install("-e", ".[test]")
+    env = {"CALLEAGUE_FUZZ_EXAMPLES": os.environ.get("CALLEAGUE_FUZZ_EXAMPLES", "20000")}
+    session.run("pytest", "-p", "no:cacheprovider", "-m", "fuzz", *session.posargs, env=env)
 
 
 @nox.session(python=PYTHON)

@@ -18,13 +18,18 @@ class AsyncSession(BaseSession):
     paths by operation name (``{"calls.get": "/api/v1/calls/{call_id}"}``), since the docs call
     most paths illustrative.
 
-    Rate limiting runs before every attempt, retries included: ``rate_limits`` maps
-    ``"default"`` (the whole key) and ``"METHOD /path/template"`` routes to limits such as
-    ``"30/minute"`` (``None`` turns the limiter off; the defaults are ``DEFAULT_RATE_LIMITS``);
-    ``rate_limit_burst`` lets that many requests go at once; ``rate_limit_store`` is
+    Rate limiting runs before every attempt, retries included. A route with no known limit is
+    not paced until the server says something about it (a 429, ``Retry-After``, rate-limit
+    headers, a message naming a limit); then it runs at what was learned and recovers.
+    ``rate_limits`` maps ``"default"`` (the whole key) and ``"METHOD /path/template"`` routes to
+    limits such as ``"30/minute"`` that pace from the first request (``None`` turns the limiter
+    off; the defaults, ``DEFAULT_RATE_LIMITS``, are the documented limits: none for Calleague's
+    routes); ``rate_limit_burst`` lets that many requests go at once; ``rate_limit_store`` is
     ``"redis://host:6379/0"`` to share the buckets across processes and machines;
-    ``rate_limit_scope`` names a bucket shared by several keys of one workspace; ``max_wait``
-    makes a request fail fast with ``LimiterTimeoutError`` instead of queueing longer.
+    ``rate_limit_scope`` names a bucket shared by several keys of one workspace. ``max_wait``
+    (10 s by default; ``None``: no bound) makes a request the limiter would hold longer fail at
+    once with ``LimiterTimeoutError``, saying why; batches and pagers bound only the wait at the
+    head of their queue.
     ``retry_unknown_outcomes=True`` retries a call-creating request even when it may have
     reached the server, with the same ``Idempotency-Key``: only for servers that honour it.
 

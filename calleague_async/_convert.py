@@ -15,6 +15,7 @@ from typing import Any, TypeVar, Union, get_args, get_origin
 import attrs
 import cattrs
 
+from calleague_async.errors import InvalidResponseError
 from calleague_async.models import Agent, Call, CallStatus, Webhook
 
 __all__ = ["converter", "structure", "structure_many"]
@@ -193,13 +194,20 @@ _DECODERS: dict[type[Any], Callable[[Mapping[str, Any]], Any]] = {
 
 
 def structure(raw: Mapping[str, Any], cls: type[T]) -> T:
-    """Decode one wire record (a JSON object) into ``cls``; ``TypeError`` if it is no object."""
+    """Decode one wire record (a JSON object) into ``cls``, whatever its fields hold.
+
+    A record that is no JSON object raises :class:`~calleague_async.errors.InvalidResponseError`
+    (records come from 2xx replies whose shape the wire layer has already checked).
+    """
     if not isinstance(raw, dict):
-        raise TypeError(f"expected a JSON object for {cls.__name__}, got {type(raw).__name__}")
+        raise InvalidResponseError(
+            f"expected a JSON object for {cls.__name__}, got {type(raw).__name__}",
+            status_code=200,
+        )
     decoder: Callable[[Mapping[str, Any]], T] = _DECODERS[cls]
     return decoder(raw)
 
 
 def structure_many(raws: list[Any], cls: type[T]) -> list[T]:
-    """Decode a list of wire records; ``TypeError`` if any item is no object."""
+    """Decode a list of wire records; ``InvalidResponseError`` if any item is no object."""
     return [structure(raw, cls) for raw in raws]

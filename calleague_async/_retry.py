@@ -6,7 +6,8 @@ when the failure proves the server did nothing (429, 503, a connection that neve
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from urllib.parse import urljoin, urlsplit
 
 import attrs
 import backoff
@@ -18,11 +19,19 @@ from calleague_async.errors import (
     CalleagueError,
     InvalidResponseError,
     RateLimitError,
+    RedirectError,
+    ResponseTooLargeError,
     ServerError,
 )
 
 # 501 and 505 say the server will never do this; waiting does not change that.
 _PERMANENT_5XX = frozenset({501, 505})
+
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_RETRY_AFTER = 60.0
+"""The longest ``Retry-After`` a retry sleeps through (a session's ``max_wait`` may cut it)."""
+MAX_REDIRECTS = 5
+"""Same-origin redirects a safe request follows before giving up."""
 
 
 def _transient(error: CalleagueError) -> bool:
@@ -60,7 +69,7 @@ class RetryPolicy:
     max_retries: int = 2
     base: float = 0.5
     cap: float = 8.0
-    max_retry_after: float = 60.0
+    max_retry_after: float = MAX_RETRY_AFTER
     retry_unknown_outcomes: bool = False
     jitter: Callable[[float], float] = backoff.full_jitter
 
@@ -84,9 +93,69 @@ class RetryPolicy:
             return None
         delay = self.jitter(min(self.cap, self.base * 2 ** (attempts - 1)))
         retry_after = retry_after_of(error)
+        if isinstance(error, ResponseTooLargeError) and attempts > 1:
+            return None  # twice too large is the server's answer, not a hiccup
         if retry_after is not None:
             if retry_after > self.max_retry_after:
                 return None
             # Retry-After is a floor; the jitter on top keeps queued callers from firing at once.
             delay = retry_after + delay
         return delay
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1  # never equal to a real origin's port
+    default = {"http": 80, "https": 443}.get(scheme)
+    return scheme, (parts.hostname or "").lower(), port if port is not None else default
+
+
+def redirect_target(
+    *,
+    route: Route,
+    url: str,
+    status: int,
+    headers: Mapping[str, str],
+    hops: int,
+    method: str,
+    path: str,
+) -> str:
+    """Where a safe request follows a redirect to, or the :class:`RedirectError` to raise.
+
+    Only requests safe to repeat follow, only to the same origin (scheme, host and port: so
+    never to plain http from https, and the API key never travels to another host), and at
+    most :data:`MAX_REDIRECTS` hops. The API documents no redirects, so any other one is
+    reported rather than guessed at.
+    """
+    location = headers.get("Location") or headers.get("location")
+
+    def refuse(why: str) -> RedirectError:
+        return RedirectError(
+            why, location=location, status_code=status, headers=headers, method=method, path=path
+        )
+
+    if not location:
+        raise refuse(f"a {status} redirect without a Location header")
+    target = urljoin(url, location)
+    if not route.idempotent:
+        raise refuse(
+            f"the server redirected this request ({status}) to {target}; a request that is "
+            "not safe to repeat is never re-sent elsewhere, so nothing was followed"
+        )
+    if _origin(target) != _origin(url):
+        raise refuse(
+            f"refusing a {status} redirect from {_origin_text(url)} to another origin "
+            f"({target}): the API key must not travel there"
+        )
+    if hops >= MAX_REDIRECTS:
+        raise refuse(f"more than {MAX_REDIRECTS} redirects; the last to {target}")
+    return target
+
+
+def _origin_text(url: str) -> str:
+    scheme, host, port = _origin(url)
+    return f"{scheme}://{host}:{port}"

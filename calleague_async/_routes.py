@@ -20,11 +20,35 @@ _PLAIN_ID = re.compile(r"[A-Za-z0-9_\-]*[A-Za-z0-9_][A-Za-z0-9_\-]*")  # not "."
 
 
 @attrs.frozen
+class DocumentedLimit:
+    """A rate limit a seed document publishes for a route: the limiter keeps to it by default.
+
+    ``rate`` is the route's own limit per API key (``"30/minute"``). ``shared`` is a limit the
+    document sets for all the routes of one API together (seed 002's "100/minute per API
+    key"), counted in one bucket per key named after ``api``. Calleague documents no limits for
+    its own routes ("fair-use limits per workspace"), so they carry none.
+    """
+
+    rate: str | None = None
+    shared: str | None = None
+    api: str | None = None
+
+
+def seed_002_limit(rate: str | None = None) -> DocumentedLimit:
+    """Seed 002's limits for one of its routes: ``rate`` from its table, if any.
+
+    Plus "100/minute per API key" for all of seed 002's endpoints together, never Calleague's.
+    """
+    return DocumentedLimit(rate=rate, shared="100/minute", api="seed-002")
+
+
+@attrs.frozen
 class Route:
     """One API operation.
 
     ``idempotent`` says whether repeating the request can do no harm, so a failed attempt may
-    be retried; ``creates_call`` marks the operation that dials a person.
+    be retried; ``creates_call`` marks the operation that dials a person; ``documented_limit``
+    is the limit a document publishes for it (None: unknown, so the limiter learns it).
     """
 
     name: str
@@ -32,6 +56,7 @@ class Route:
     path: str
     idempotent: bool
     creates_call: bool = False
+    documented_limit: DocumentedLimit | None = None
     params: tuple[str, ...] = attrs.field(init=False)
 
     one: tuple[str, str, str] | None = attrs.field(init=False, eq=False, repr=False)

@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import platform
+import re
 import uuid
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
@@ -21,6 +23,7 @@ import attrs
 
 from calleague_async import _validate
 from calleague_async._limits import (
+    DEFAULT_MAX_WAIT,
     DEFAULT_RATE_LIMITS,
     Limiter,
     RedisStore,
@@ -28,11 +31,11 @@ from calleague_async._limits import (
     parse_limits,
     scope_id,
 )
-from calleague_async._retry import RetryPolicy
+from calleague_async._retry import MAX_RETRY_AFTER, REDIRECTS, RetryPolicy, redirect_target
 from calleague_async._routes import Route, RouteTable, adhoc
-from calleague_async._transport import Transport
+from calleague_async._transport import DEFAULT_MAX_RESPONSE_SIZE, Transport
 from calleague_async._version import __version__
-from calleague_async._wire import Expect, decode
+from calleague_async._wire import Expect, Reply, decode
 from calleague_async.errors import (
     APIConnectionError,
     CalleagueError,
@@ -40,6 +43,8 @@ from calleague_async.errors import (
     OutcomeUnknownError,
     RateLimitError,
     ServerError,
+    ValidationError,
+    scrub_error,
 )
 
 log = logging.getLogger("calleague_async")
@@ -57,6 +62,11 @@ class RequestOptions:
     max_retries: int
 
 
+def _printable_ascii(text: str, *, spaces: bool = False) -> bool:
+    """Whether ``text`` is visible ASCII (and spaces/tabs, if allowed): what a header carries."""
+    return all("!" <= c <= "~" or (spaces and c in " \t") for c in text)
+
+
 def _resolve_api_key(api_key: str | None) -> str:
     key = api_key if api_key is not None else os.environ.get("CALLEAGUE_API_KEY")
     if not key:
@@ -64,10 +74,25 @@ def _resolve_api_key(api_key: str | None) -> str:
             "no API key: pass AsyncSession(api_key=...) or set the CALLEAGUE_API_KEY "
             "environment variable"
         )
-    if not isinstance(key, str) or any(c.isspace() or ord(c) < 32 for c in key):
-        # Whitespace or control characters would corrupt (or inject into) the header.
-        raise ConfigurationError("the API key contains whitespace or control characters")
+    if not isinstance(key, str):
+        raise ConfigurationError(f"the API key must be a str (got {type(key).__name__})")
+    if not _printable_ascii(key):
+        # Anything else would corrupt (or inject into) the Authorization header. The message
+        # never shows the key.
+        hint = " (pass the key alone, without 'Bearer ')" if key[:7].lower() == "bearer " else ""
+        raise ConfigurationError(
+            "the API key must be printable ASCII without whitespace or control characters" + hint
+        )
     return key
+
+
+# scheme://user:password@host -> scheme://***@host, for messages about a refused base_url
+# (everything up to the last "@": a password may hold "/" or "@" itself).
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)?.*@", re.DOTALL)
+
+
+def _shown(url: str) -> str:
+    return _USERINFO.sub(r"\1***@", url)
 
 
 def _resolve_base_url(base_url: str | None, allow_insecure_http: bool) -> str:
@@ -77,10 +102,30 @@ def _resolve_base_url(base_url: str | None, allow_insecure_http: bool) -> str:
         or os.environ.get("CALLEAGUE_BASE")  # the name seed 001 uses
         or DEFAULT_BASE_URL
     )
-    parts = urlsplit(url)
+    if not isinstance(url, str):
+        raise ConfigurationError(f"base_url must be a str (got {type(url).__name__})")
+    if "@" in url:
+        # Credentials in the URL go nowhere useful (the API key authenticates), and would show
+        # in every repr and log line: refused, and never repeated in the message.
+        raise ConfigurationError(
+            "base_url must not carry credentials (user:password@); the API key authenticates "
+            f"(got {_shown(url)!r})"
+        )
+    if not _printable_ascii(url):
+        raise ConfigurationError(
+            "base_url must be printable ASCII without spaces (an international domain name in "
+            f"its xn-- form, other characters percent-encoded) (got {url!r})"
+        )
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # a port that is no port (99999, "abc") raises ValueError
+    except ValueError as exc:
+        raise ConfigurationError(f"base_url is not a valid URL: {exc} (got {url!r})") from None
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise ConfigurationError(f"base_url must be an absolute http(s) URL (got {url!r})")
-    if parts.query or parts.fragment:
+    if port == 0:
+        raise ConfigurationError(f"base_url has port 0, which cannot be reached (got {url!r})")
+    if "?" in url or "#" in url:
         raise ConfigurationError(f"base_url must not carry a query or fragment (got {url!r})")
     if (
         parts.scheme == "http"
@@ -94,8 +139,99 @@ def _resolve_base_url(base_url: str | None, allow_insecure_http: bool) -> str:
     return url.rstrip("/")
 
 
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP header name (RFC 9110 token)
+# Set by the SDK itself, or framing that a wrong value would corrupt (request smuggling).
+_RESERVED_HEADERS = frozenset({"authorization", "content-length", "transfer-encoding"})
+
+
+def _resolve_headers(default_headers: Mapping[str, str] | None, key: str) -> dict[str, str]:
+    """The headers of every request: ours, the caller's (checked), then the key's."""
+    if default_headers is not None and not isinstance(default_headers, Mapping):
+        raise ConfigurationError(
+            "default_headers must be a mapping of str to str "
+            f"(got {type(default_headers).__name__})"
+        )
+    headers = {
+        "User-Agent": f"calleague-async/{__version__} python/{platform.python_version()}",
+        "Accept": "application/json",
+    }
+    for name, value in (default_headers or {}).items():
+        # Values are never shown: a custom header may well carry another credential.
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+            raise ConfigurationError(f"default_headers: {name!r} is not a valid header name")
+        if name.lower() in _RESERVED_HEADERS:
+            raise ConfigurationError(f"default_headers must not set {name} (the SDK sets it)")
+        if not isinstance(value, str):
+            raise ConfigurationError(
+                f"default_headers: the value of {name} must be a str (got {type(value).__name__})"
+            )
+        if not _printable_ascii(value, spaces=True):
+            raise ConfigurationError(
+                f"default_headers: the value of {name} must be printable ASCII, without line "
+                "breaks or control characters"
+            )
+        # One header per name whatever its case: "user-agent" replaces ours, not joins it.
+        for ours in [h for h in headers if h.lower() == name.lower()]:
+            del headers[ours]
+        headers[name] = value
+    headers["Authorization"] = f"Bearer {key}"
+    return headers
+
+
+_PLACEHOLDER = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}")
+
+
+def _resolve_paths(paths: Mapping[str, str] | None) -> Mapping[str, str] | None:
+    """Check each ``paths=`` override's text; the route table checks names and placeholders."""
+    if paths is None:
+        return None
+    if not isinstance(paths, Mapping):
+        raise ConfigurationError(f"paths must be a mapping (got {type(paths).__name__})")
+    for name, path in paths.items():
+        if not isinstance(name, str) or not isinstance(path, str):
+            raise ConfigurationError(f"paths: {name!r} must map an operation name to a str path")
+        if not _printable_ascii(path) or "?" in path or "#" in path:
+            raise ConfigurationError(
+                f"paths: {name!r} must be a path of printable ASCII without spaces, query or "
+                f"fragment, other characters percent-encoded (got {path!r})"
+            )
+        if "{" in _PLACEHOLDER.sub("", path) or "}" in _PLACEHOLDER.sub("", path):
+            raise ConfigurationError(
+                f"paths: {name!r} may use braces only for placeholders like {{call_id}} "
+                f"(got {path!r})"
+            )
+    return paths
+
+
+def _seconds(name: str, value: object, *, zero: bool, infinite: bool) -> float | None:
+    """``value`` if it is None or a number of seconds (bool, NaN and negatives are not)."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or math.isnan(value)
+        or value < 0
+        or (value == 0 and not zero)
+        or (math.isinf(value) and not infinite)
+    ):
+        bound = ">= 0" if zero else "> 0"
+        raise ConfigurationError(f"{name} must be a number {bound} or None (got {value!r})")
+    return value
+
+
+def _count(name: str, value: object, *, minimum: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ConfigurationError(f"{name} must be an int >= {minimum} (got {value!r})")
+    return value
+
+
 class BaseSession:
     """Configuration and the request pipeline; :class:`AsyncSession` adds the resources."""
+
+    # What the session must never show; a class-level default, so it is there even while (or
+    # after) __init__ raises.
+    _secrets: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -112,22 +248,34 @@ class BaseSession:
         rate_limit_burst: int = 1,
         rate_limit_store: str | Store | None = None,
         rate_limit_scope: str | None = None,
-        max_wait: float | None = None,
+        max_wait: float | None = DEFAULT_MAX_WAIT,
         retry_unknown_outcomes: bool = False,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
     ) -> None:
         key = _resolve_api_key(api_key)
+        self._secrets = (key,)
         self.base_url = _resolve_base_url(base_url, allow_insecure_http)
-        if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
-            raise ConfigurationError(f"timeout must be a positive number or None (got {timeout!r})")
-        if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
-            raise ConfigurationError(f"max_retries must be an int >= 0 (got {max_retries!r})")
+        timeout = _seconds("timeout", timeout, zero=False, infinite=False)
+        max_retries = _count("max_retries", max_retries, minimum=0)
+        max_wait = _seconds("max_wait", max_wait, zero=True, infinite=True)
+        _count("rate_limit_burst", rate_limit_burst, minimum=1)
+        _count("pool_size", pool_size, minimum=0)  # 0: no limit, as in aiohttp
+        if rate_limit_scope is not None and (
+            not isinstance(rate_limit_scope, str) or not _printable_ascii(rate_limit_scope)
+        ):
+            raise ConfigurationError(
+                f"rate_limit_scope must be a str of printable ASCII (got {rate_limit_scope!r})"
+            )
+        headers = _resolve_headers(default_headers, key)
         self._options = RequestOptions(timeout=timeout, max_retries=max_retries)
-        self._routes = RouteTable(paths)
+        self._routes = RouteTable(_resolve_paths(paths))
         self._retry = RetryPolicy(
-            max_retries=max_retries, retry_unknown_outcomes=retry_unknown_outcomes
+            max_retries=max_retries,
+            retry_unknown_outcomes=retry_unknown_outcomes,
+            # No call waits silently: a Retry-After longer than the caller agreed to queue in
+            # the limiter is raised at once (with .retry_after), not slept through.
+            max_retry_after=min(MAX_RETRY_AFTER, max_wait if max_wait is not None else math.inf),
         )
-        if max_wait is not None and (not isinstance(max_wait, int | float) or max_wait < 0):
-            raise ConfigurationError(f"max_wait must be a number >= 0 or None (got {max_wait!r})")
         self._limiter: Limiter | None = None
         if rate_limits is not None:
             self._limiter = Limiter(
@@ -140,19 +288,30 @@ class BaseSession:
             )
             # A store made here from a URL is ours to close; a store object passed in is not.
             self._limiter.owns_store = isinstance(rate_limit_store, str)
-        headers = {
-            "User-Agent": f"calleague-async/{__version__} python/{platform.python_version()}",
-            "Accept": "application/json",
-            **(default_headers or {}),
-            "Authorization": f"Bearer {key}",
-        }
-        self._transport = Transport(base_url=self.base_url, headers=headers, pool_size=pool_size)
+        if (
+            not isinstance(max_response_size, int)
+            or isinstance(max_response_size, bool)
+            or max_response_size < 1
+        ):
+            raise ConfigurationError(
+                f"max_response_size must be a positive int of bytes (got {max_response_size!r})"
+            )
+        self._transport = Transport(
+            base_url=self.base_url,
+            headers=headers,
+            pool_size=pool_size,
+            max_response_size=max_response_size,
+        )
         # Injected so tests can assert waits without sleeping (STYLE habit 7).
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     def __repr__(self) -> str:
-        state = "closed" if self._transport.closed else "open"
-        return f"<{type(self).__name__} base_url={self.base_url!r} api_key=*** {state}>"
+        # Safe on a half-built session too: a traceback with capture_locals=True reprs the
+        # ``self`` of an __init__ that raised, before any attribute was set.
+        transport = getattr(self, "_transport", None)
+        state = "not set up" if transport is None else "closed" if transport.closed else "open"
+        base_url = getattr(self, "base_url", None)
+        return f"<{type(self).__name__} base_url={base_url!r} api_key=*** {state}>"
 
     async def __aenter__(self) -> Self:
         return self
@@ -201,7 +360,12 @@ class BaseSession:
 
         >>> body = await s.request("GET", "/api/core/voice/call/list", params={"page": 1})
         """
-        return await self._send(adhoc(method, path), params=params, json=json)
+        route = adhoc(_validate.http_method("method", method), _validate.request_path("path", path))
+        if json is not None:
+            _validate.json_value("json", json)
+        if params is not None:
+            _check_params(params)
+        return await self._send(route, params=params, json=json)
 
     async def _send(
         self,
@@ -214,83 +378,129 @@ class BaseSession:
         options: RequestOptions | None = None,
         idempotency_key: str | None = None,
     ) -> Any:
-        opts = options or self._options
-        path = self._routes.url_path(route, **(ids or {}))
-        query = _query(params) if params else None
-        body, headers = _body(json) if json is not None else (None, None)
-        if route.method == "POST" and not route.idempotent:
-            # One key per logical request, the same on every retry of it.
-            key = idempotency_key or uuid.uuid4().hex
-            headers = {**(headers or {}), "Idempotency-Key": key}
-        retry, limiter, transport = self._retry, self._limiter, self._transport
-        attempts = 0
-        sent_at = 0.0
-        ambiguous = False  # did any attempt fail after it may have reached the server?
-        debug = log.isEnabledFor(logging.DEBUG)
-        while True:
-            attempts += 1
-            if limiter is not None:
-                try:
-                    granted = limiter.try_now(route)
-                    sent_at = granted if granted is not None else await limiter.acquire(route)
-                except CalleagueError:
-                    raise
-                except Exception as exc:  # the store's own errors (Redis down) stop here
-                    raise APIConnectionError(
-                        f"rate limit store unavailable: {type(exc).__name__}: {exc}",
-                        method=route.method,
-                        path=path,
-                        request_sent=False,
-                    ) from exc
-            try:
-                reply = await transport.send(
-                    route.method,
-                    path,
-                    params=query,
-                    body=body,
-                    headers=headers,
-                    timeout=opts.timeout,
-                )
-                if debug:
-                    log.debug("%s %s -> %d", route.method, path, reply.status)
+        try:
+            opts = options or self._options
+            path = self._routes.url_path(route, **(ids or {}))
+            query = _query(params) if params else None
+            body, headers = _body(json) if json is not None else (None, None)
+            if route.method == "POST" and not route.idempotent:
+                # One key per logical request, the same on every retry of it.
+                key = idempotency_key or uuid.uuid4().hex
+                headers = {**(headers or {}), "Idempotency-Key": key}
+            retry, limiter, transport = self._retry, self._limiter, self._transport
+            attempts = 0
+            sent_at = 0.0
+            ambiguous = False  # did any attempt fail after it may have reached the server?
+            debug = log.isEnabledFor(logging.DEBUG)
+            while True:
+                attempts += 1
                 if limiter is not None:
                     try:
-                        pause = limiter.observe(route, reply.status, reply.headers)
-                        if pause is not None:
-                            await pause
-                    except Exception:  # a reply is in hand (maybe a placed call): keep it
-                        log.warning(
-                            "calleague_async: rate limiter bookkeeping failed", exc_info=True
-                        )
-                return decode(reply, method=route.method, path=path, expect=expect)
-            except CalleagueError as exc:
-                error = exc
-            if limiter is not None:
-                await _feed_back(limiter, route, error, sent_at)
-            ambiguous = ambiguous or retry.outcome_unknown(error)
-            wait = retry.wait(route, error, attempts) if attempts <= opts.max_retries else None
-            if wait is None:
-                # Judged on every attempt, not the last: a 429 after a 500 proves nothing
-                # about the first attempt, which may have placed the call.
-                if route.creates_call and ambiguous:
-                    raise OutcomeUnknownError(
-                        method=route.method,
-                        path=path,
-                        request=json,
-                        idempotency_key=(headers or {}).get("Idempotency-Key"),
-                        cause=error,
-                    ) from error
-                raise error
-            log.info(
-                "retrying %s %s in %.2fs after %s (attempt %d of %d)",
-                route.method,
-                path,
-                wait,
-                type(error).__name__,
-                attempts + 1,
-                opts.max_retries + 1,
+                        granted = limiter.try_now(route)
+                        sent_at = granted if granted is not None else await limiter.acquire(route)
+                    except CalleagueError:
+                        raise
+                    except Exception as exc:  # the store's own errors (Redis down) stop here
+                        raise APIConnectionError(
+                            f"rate limit store unavailable: {type(exc).__name__}: {exc}",
+                            method=route.method,
+                            path=path,
+                            request_sent=False,
+                        ) from exc
+                try:
+                    # A request not safe to repeat rides a fresh connection (see Transport).
+                    reply = await transport.send(
+                        route.method,
+                        path,
+                        params=query,
+                        body=body,
+                        headers=headers,
+                        timeout=opts.timeout,
+                        fresh=not route.idempotent,
+                    )
+                    if reply.status in REDIRECTS:
+                        reply = await self._follow(route, path, reply, body, headers, opts)
+                    if debug:
+                        log.debug("%s %s -> %d", route.method, path, reply.status)
+                    if limiter is not None:
+                        try:
+                            pause = limiter.observe(route, reply.status, reply.headers)
+                            if pause is not None:
+                                await pause
+                        except Exception:  # a reply is in hand (maybe a placed call): keep it
+                            log.warning(
+                                "calleague_async: rate limiter bookkeeping failed", exc_info=True
+                            )
+                    return decode(reply, method=route.method, path=path, expect=expect)
+                except CalleagueError as exc:
+                    # Scrubbed before the limiter or the log sees it: both may quote it.
+                    error = scrub_error(exc, self._secrets)
+                if limiter is not None:
+                    await _feed_back(limiter, route, error, sent_at)
+                ambiguous = ambiguous or retry.outcome_unknown(error)
+                wait = retry.wait(route, error, attempts) if attempts <= opts.max_retries else None
+                if wait is None:
+                    # Judged on every attempt, not the last: a 429 after a 500 proves nothing
+                    # about the first attempt, which may have placed the call.
+                    if route.creates_call and ambiguous:
+                        raise OutcomeUnknownError(
+                            method=route.method,
+                            path=path,
+                            request=json,
+                            idempotency_key=(headers or {}).get("Idempotency-Key"),
+                            cause=error,
+                        ) from error
+                    raise error
+                log.info(
+                    "retrying %s %s in %.2fs after %s (attempt %d of %d)",
+                    route.method,
+                    path,
+                    wait,
+                    type(error).__name__,
+                    attempts + 1,
+                    opts.max_retries + 1,
+                )
+                await self._sleep(wait)
+        except CalleagueError as exc:
+            # One place: whatever raised it (a reply, the limiter, a bad id), an error that
+            # leaves the SDK never carries the key, even when a server echoed it.
+            scrub_error(exc, self._secrets)
+            raise
+
+    async def _follow(
+        self,
+        route: Route,
+        path: str,
+        reply: Reply,
+        body: bytes | None,
+        headers: Mapping[str, str] | None,
+        opts: RequestOptions,
+    ) -> Reply:
+        """Follow same-origin redirects of a safe request; anything else is a RedirectError."""
+        url = self._transport.url(path)
+        hops = 0
+        while reply.status in REDIRECTS:
+            target = redirect_target(
+                route=route,
+                url=url,
+                status=reply.status,
+                headers=reply.headers,
+                hops=hops,
+                method=route.method,
+                path=path,
             )
-            await self._sleep(wait)
+            hops += 1
+            see_other = reply.status == 303  # "see other" means: GET it there
+            reply = await self._transport.send(
+                "GET" if see_other else route.method,
+                path,
+                body=None if see_other else body,
+                headers=headers,
+                timeout=opts.timeout,
+                url=target,
+            )
+            url = target
+        return reply
 
 
 async def _feed_back(limiter: Limiter, route: Route, error: CalleagueError, sent_at: float) -> None:
@@ -316,6 +526,21 @@ def _store(spec: str | Store | None) -> Store | None:
             )
         return RedisStore(spec)
     return spec
+
+
+def _check_params(params: object) -> None:
+    """Refuse query parameters that cannot be sent as they are meant."""
+    if not isinstance(params, Mapping):
+        raise ValidationError("params", f"must be a mapping (got {type(params).__name__})")
+    for key, value in params.items():
+        if not isinstance(key, str):
+            raise ValidationError("params", f"names must be strings (got {key!r})")
+        _validate.text("params", key)
+        if isinstance(value, str):
+            _validate.text("params", value)
+        elif value is not None and not isinstance(value, int | float):
+            kind = type(value).__name__
+            raise ValidationError("params", f"{key!r} must be a str, number or None (got {kind})")
 
 
 def _query(params: Mapping[str, Any] | None) -> dict[str, str] | None:

@@ -16,10 +16,26 @@ from calleague_async.errors import ValidationError
 
 # E.164: a '+', a country code that never starts with 0, at most 15 digits in all.
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C0 and C1 controls, DEL, and the line breaks str.splitlines() honours beyond them.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# A lone surrogate is no character: UTF-8 (URLs, headers, JSON on the wire) cannot carry it.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 MAX_PAGE_SIZE = 100
 """The largest ``page_size`` accepted (the limit the neighbouring APIs document)."""
+
+MAX_JSON_DEPTH = 32
+"""How deeply your JSON (``metadata``) may nest: far beyond any real use, and well within what
+every JSON parser on the way (ours, the server's) handles without running out of stack."""
+
+
+def text(field: str, value: str) -> str:
+    """Return ``value`` if it has no control characters and no lone surrogates."""
+    if _CONTROL.search(value):
+        raise ValidationError(field, f"must not contain control characters (got {value!r})")
+    if _SURROGATE.search(value):
+        raise ValidationError(field, f"must not contain lone surrogates (got {value!r})")
+    return value
 
 
 def phone_number(field: str, value: object) -> str:
@@ -45,9 +61,7 @@ def identifier(field: str, value: object) -> str:
         raise ValidationError(field, "must not be empty")
     if value in {".", ".."}:
         raise ValidationError(field, f"{value!r} is not a valid id")
-    if _CONTROL.search(value):
-        raise ValidationError(field, f"must not contain control characters (got {value!r})")
-    return value
+    return text(field, value)
 
 
 def positive_int(field: str, value: object, *, maximum: int | None = None) -> int:
@@ -62,18 +76,45 @@ def positive_int(field: str, value: object, *, maximum: int | None = None) -> in
 
 
 def json_object(field: str, value: object) -> dict[str, Any]:
-    """Return ``value`` as a dict if it is a str-keyed mapping JSON can carry losslessly."""
+    """Return ``value`` as a dict if it is a str-keyed mapping JSON can carry losslessly.
+
+    Keys are strings at every level, strings hold no lone surrogates, numbers are finite and
+    nesting stays within :data:`MAX_JSON_DEPTH`.
+    """
     if not isinstance(value, Mapping):
         raise ValidationError(field, f"must be a JSON object / dict (got {type(value).__name__})")
+    checked: dict[str, Any] = json_value(field, dict(value))
+    return checked
+
+
+def json_value(field: str, value: object) -> Any:
+    """Return ``value`` if JSON can carry it losslessly: the rules of :func:`json_object`."""
     try:
-        # allow_nan=False: NaN and Infinity are not JSON and most servers refuse them.
+        # allow_nan=False: NaN and Infinity are not JSON and most servers refuse them. This
+        # also refuses circular references, so the walk below ends.
         json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ValidationError(field, f"is not JSON-serialisable: {exc}") from None
-    bad = [k for k in value if not isinstance(k, str)]
-    if bad:
-        raise ValidationError(field, f"keys must be strings (got {bad[0]!r})")
-    return dict(value)
+    except RecursionError:
+        raise ValidationError(field, f"nests deeper than {MAX_JSON_DEPTH} levels") from None
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                raise ValidationError(field, f"must not contain lone surrogates (got {item!r:.80})")
+        elif isinstance(item, dict):
+            if depth > MAX_JSON_DEPTH:
+                raise ValidationError(field, f"nests deeper than {MAX_JSON_DEPTH} levels")
+            for key, member in item.items():
+                if not isinstance(key, str):  # json.dumps would turn 1 into "1": not lossless
+                    raise ValidationError(field, f"keys must be strings (got {key!r})")
+                stack += ((key, depth), (member, depth + 1))
+        elif isinstance(item, list | tuple):
+            if depth > MAX_JSON_DEPTH:
+                raise ValidationError(field, f"nests deeper than {MAX_JSON_DEPTH} levels")
+            stack += ((member, depth + 1) for member in item)
+    return value
 
 
 def optional_str(field: str, value: object) -> str | None:
@@ -82,14 +123,22 @@ def optional_str(field: str, value: object) -> str | None:
         return None
     if not isinstance(value, str) or not value:
         raise ValidationError(field, f"must be a non-empty string (got {value!r})")
-    return value
+    return text(field, value)
 
 
 def webhook_url(field: str, value: object) -> str:
     """Return ``value`` if it is an absolute https URL (http is accepted for loopback only)."""
     if not isinstance(value, str):
         raise ValidationError(field, f"must be a URL string (got {type(value).__name__})")
-    parts = urlsplit(value)
+    # urlsplit silently drops tabs and line breaks: check the string as it will be sent.
+    text(field, value)
+    if any(c.isspace() for c in value):
+        raise ValidationError(field, f"must not contain spaces (got {value!r})")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is no port (99999, "abc")
+    except ValueError as exc:
+        raise ValidationError(field, f"is not a valid URL: {exc} (got {value!r})") from None
     if parts.scheme == "https" and parts.hostname:
         return value
     if parts.scheme == "http" and is_loopback(parts.hostname):
@@ -104,7 +153,36 @@ def string_list(field: str, value: object) -> list[str]:
     for item in value:
         if not isinstance(item, str) or not item:
             raise ValidationError(field, f"every item must be a non-empty string (got {item!r})")
+        text(field, item)
     return list(value)
+
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110: methods and header names
+
+
+def http_method(field: str, value: object) -> str:
+    """Return ``value`` upper-cased if it is an HTTP method (a token, such as ``"GET"``)."""
+    if not isinstance(value, str) or not _TOKEN.fullmatch(value):
+        raise ValidationError(field, f"must be an HTTP method such as 'GET' (got {value!r})")
+    return value.upper()
+
+
+def request_path(field: str, value: object) -> str:
+    """Return ``value`` if it is a path to send as given: ``/``, then visible ASCII.
+
+    Anything else (spaces, line breaks, other characters) must be percent-encoded by the caller;
+    a query may follow, a fragment may not (it is never sent).
+    """
+    if not isinstance(value, str):
+        raise ValidationError(field, f"must be a str path (got {type(value).__name__})")
+    if not value.startswith("/"):
+        raise ValidationError(field, f"must start with '/' (got {value!r})")
+    if not all("!" <= c <= "~" for c in value) or "#" in value:
+        raise ValidationError(
+            field,
+            f"must be visible ASCII, other characters percent-encoded, no fragment (got {value!r})",
+        )
+    return value
 
 
 def is_loopback(host: str | None) -> bool:

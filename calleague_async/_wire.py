@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import reprlib
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
@@ -61,6 +62,12 @@ _STATUS_ERRORS: dict[int, type[errors.APIError]] = {
 }
 _REQUEST_ID_HEADERS = ("X-Request-Id", "Request-Id", "X-Amzn-RequestId", "X-Correlation-Id")
 _SNIPPET = 200
+# An error keeps its parsed body only up to this nesting; deeper, it keeps the text. Errors are
+# printed, pickled and scrubbed recursively, and must never fail at that.
+_MAX_ERROR_DEPTH = 32
+# ``repr`` of a server's value in a message: bounded in length and depth, whatever it is.
+_repr = reprlib.Repr()
+_repr.maxlevel, _repr.maxstring, _repr.maxother = 3, 60, 60
 
 
 class Reply(NamedTuple):
@@ -95,7 +102,7 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` value (delta-seconds or an HTTP date), else None."""
-    if value is None:
+    if not isinstance(value, str):
         return None
     value = value.strip()
     try:
@@ -105,9 +112,9 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     except ValueError:
         try:
             when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
+            seconds = when.timestamp() - (time.time() if now is None else now)
+        except (TypeError, ValueError, IndexError, OverflowError, OSError):
+            return None  # not a date, or one outside what datetime can hold
     if seconds != seconds:  # NaN
         return None
     return max(0.0, seconds)
@@ -137,12 +144,24 @@ def _detail_text(detail: Any) -> str | None:
         parts = []
         for item in detail:
             if isinstance(item, dict) and "msg" in item:
-                loc = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
-                parts.append(f"{loc}: {item['msg']}" if loc else str(item["msg"]))
+                loc = _loc_text(item.get("loc"))
+                msg = item["msg"] if isinstance(item["msg"], str) else _repr.repr(item["msg"])
+                parts.append(f"{loc}: {msg}" if loc else msg)
             else:
-                parts.append(str(item))
+                parts.append(item if isinstance(item, str) else _repr.repr(item))
         return "; ".join(parts) or None
     return None
+
+
+def _loc_text(loc: Any) -> str:
+    """``["body", "to"]`` -> ``"to"``; a ``loc`` of another shape is shown as is, or not at all."""
+    if isinstance(loc, list | tuple):
+        return ".".join(
+            p if isinstance(p, str) else _repr.repr(p) for p in loc if p != "body" and p is not None
+        )
+    if isinstance(loc, str | int) and not isinstance(loc, bool):
+        return str(loc)
+    return ""
 
 
 def _message_of(body: Any) -> str | None:
@@ -178,7 +197,8 @@ def error_from_response(
     request_id = None
     if isinstance(body, dict):
         rid = body.get("request_id", body.get("requestId"))
-        request_id = str(rid) if rid is not None else None
+        if isinstance(rid, str | int) and not isinstance(rid, bool):
+            request_id = str(rid)
     if request_id is None:
         request_id = next(
             (v for h in _REQUEST_ID_HEADERS if (v := header(headers, h)) is not None), None
@@ -214,9 +234,25 @@ def _invalid(reply: Reply, method: str, path: str, what: str) -> errors.InvalidR
 def _total(value: Any) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
-    if isinstance(value, str) and value.isdigit():
+    # ASCII digits only ("²".isdigit() is true) and few enough that int() cannot refuse them.
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
         return int(value)
     return None
+
+
+def _nested_deeper(data: Any, limit: int) -> bool:
+    """Whether ``data`` nests more than ``limit`` levels of arrays and objects (no recursion)."""
+    stack = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            value = value.values()
+        elif not isinstance(value, list):
+            continue
+        if depth >= limit:
+            return True
+        stack.extend((v, depth + 1) for v in value if isinstance(v, dict | list))
+    return False
 
 
 def decode(
@@ -246,7 +282,7 @@ def decode(
         decode_error = ValueError("JSON nested too deeply")
     parsed = decode_error is None
     if not 200 <= status < 300:
-        body = data if parsed else _text(reply.body)
+        body = data if parsed and not _nested_deeper(data, _MAX_ERROR_DEPTH) else _text(reply.body)
         raise error_from_response(
             status, reply.headers, body, method=method, path=path, reason=reply.reason, now=now
         )
@@ -263,8 +299,9 @@ def decode(
         if not _envelope_ok(data["code"]):
             code = data["code"]
             effective = code if isinstance(code, int) and 400 <= code < 600 else 400
+            body = data if not _nested_deeper(data, _MAX_ERROR_DEPTH) else _text(reply.body)
             raise error_from_response(
-                effective, reply.headers, data, method=method, path=path, now=now
+                effective, reply.headers, body, method=method, path=path, now=now
             )
         data = data.get("data")
     if expect == "object":
@@ -301,6 +338,6 @@ def _list_payload(reply: Reply, data: Any, method: str, path: str) -> ListPayloa
     for item in items:
         if not isinstance(item, dict):
             raise _invalid(
-                reply, method, path, f"expected list items to be objects, got {item!r:.80}"
+                reply, method, path, f"expected list items to be objects, got {_repr.repr(item)}"
             )
     return ListPayload(items=items, total=total)

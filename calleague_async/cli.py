@@ -41,8 +41,9 @@ __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-# The embedded sandbox enforces limits like a real workspace, and the client is told them,
-# so a demo shows pacing with no 429s instead of a minute-long wait at the default limits.
+# The embedded sandbox enforces limits like a real workspace, and the client is told them, so
+# a demo shows pacing with no 429s. Against the real API the defaults apply: Calleague documents
+# no limits, so the limiter learns them from the server (DEFAULT_RATE_LIMITS is empty for it).
 SANDBOX_LIMITS = {"default": "50/second", "POST /api/core/voice/agent/call": "20/second"}
 _PHONE_COLUMNS = ("to", "phone", "number", "phone_number")
 

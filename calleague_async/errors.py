@@ -5,8 +5,12 @@ Each class says *when* it is raised. None of them ever carries the API key.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from multidict import CIMultiDict, MultiMapping
 
 __all__ = [
     "APIConnectionError",
@@ -23,14 +27,34 @@ __all__ = [
     "OutcomeUnknownError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RedirectError",
+    "ResponseTooLargeError",
     "ServerError",
     "UnprocessableEntityError",
     "ValidationError",
 ]
 
 
+def _rebuild(cls: type[CalleagueError], args: tuple[Any, ...]) -> CalleagueError:
+    """Unpickle an error without calling its ``__init__``; its attributes come back as state."""
+    error = cls.__new__(cls)
+    error.args = args
+    return error
+
+
 class CalleagueError(Exception):
-    """Base class of every error this SDK raises."""
+    """Base class of every error this SDK raises.
+
+    Every one pickles (multiprocessing, Celery, pytest-xdist) with its type, message and
+    attributes, whatever its ``__init__`` takes.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # BaseException pickles as ``type(*args)``, which keyword-only __init__s refuse.
+        state = dict(self.__dict__)
+        if isinstance(self.__cause__, CalleagueError):  # ours pickle; others may not
+            state["__cause__"] = self.__cause__
+        return _rebuild, (type(self), self.args), state
 
 
 class ConfigurationError(CalleagueError):
@@ -71,7 +95,8 @@ class APIError(CalleagueError):
 
     Attributes: ``status_code`` (the effective status), ``code`` (the server's own code, if any),
     ``message`` (human-readable), ``request_id`` (when the server sent one), ``body`` (the parsed
-    JSON body, or the raw text when it was not JSON) and ``headers`` (the reply's headers).
+    JSON body, or the raw text when it was not JSON) and ``headers`` (a case-insensitive copy of
+    the reply's headers).
     """
 
     def __init__(
@@ -94,7 +119,7 @@ class APIError(CalleagueError):
         self.code = code
         self.request_id = request_id
         self.body = body
-        self.headers: Mapping[str, str] = headers if headers is not None else {}
+        self.headers: Mapping[str, str] = _copy_headers(headers)
         self.method = method
         self.path = path
 
@@ -143,19 +168,52 @@ class InvalidResponseError(APIError):
     """A 2xx reply whose body is not the JSON the endpoint promises (cut off, HTML, wrong shape)."""
 
 
+class ResponseTooLargeError(InvalidResponseError):
+    """A 2xx reply's body grew past ``max_response_size`` (decoded) while it was being read.
+
+    Reading stopped there, so a compressed or endless body cannot exhaust memory. A safe
+    request is retried once; a call-creating one raises :class:`OutcomeUnknownError`.
+    ``limit`` is the cap in bytes.
+    """
+
+    def __init__(self, message: str, *, limit: int, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.limit = limit
+
+
+class RedirectError(APIError):
+    """The server answered with a redirect the SDK refuses to follow.
+
+    Requests that are not safe to repeat (placing a call) never follow a redirect: the phone
+    number would be sent to wherever the server points. Safe requests follow same-origin
+    redirects only, never to plain http, and at most a few hops. ``location`` is the target.
+    """
+
+    def __init__(self, message: str, *, location: str | None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.location = location
+
+
 class LimiterTimeoutError(CalleagueError, TimeoutError):
     """The client-side rate limiter would hold this request longer than ``max_wait`` allows.
 
-    Nothing was sent. ``route`` is the ``"METHOD /path"`` key, ``wait`` the expected wait.
+    Raised at once, before any waiting, and nothing was sent. ``route`` is the
+    ``"METHOD /path/template"`` key, ``wait`` the expected wait in seconds, ``max_wait`` the
+    bound it broke, and ``reason`` why the limiter holds the request: which reply taught it
+    that, and when (``"429 on GET /api/core/voice/call/{call_id} with Retry-After 3600s at
+    2025-06-01T12:00:00Z"``), or the configured limit and the queue ahead.
     """
 
-    def __init__(self, route: str, wait: float, max_wait: float) -> None:
+    def __init__(self, route: str, wait: float, max_wait: float, *, reason: str = "") -> None:
+        because = f": {reason}" if reason else ""
         super().__init__(
-            f"{route}: the rate limiter would wait {wait:.2f}s, more than max_wait={max_wait:g}s"
+            f"{route}: the rate limiter would wait {wait:.2f}s, more than "
+            f"max_wait={max_wait:g}s{because}"
         )
         self.route = route
         self.wait = wait
         self.max_wait = max_wait
+        self.reason = reason
 
 
 class OutcomeUnknownError(CalleagueError):
@@ -186,3 +244,89 @@ class OutcomeUnknownError(CalleagueError):
         self.request = request
         self.idempotency_key = idempotency_key
         self.cause = cause
+
+
+def _copy_headers(headers: Mapping[str, str] | None) -> CIMultiDict[str]:
+    """A case-insensitive copy of a reply's headers that pickles (aiohttp's proxy does not)."""
+    if headers is None:
+        return CIMultiDict()
+    try:
+        return CIMultiDict(headers)
+    except TypeError:  # a mapping with keys that are not strings
+        return CIMultiDict((str(k), str(v)) for k, v in headers.items())
+
+
+_ErrorT = TypeVar("_ErrorT", bound=BaseException)
+
+_MASK = "***"
+# Nested JSON deeper than this is replaced whole: the SDK caps the bodies it keeps far below.
+_MAX_SCRUB_DEPTH = 200
+
+
+def scrub_error(error: _ErrorT, secrets: Iterable[str]) -> _ErrorT:
+    """Remove every ``secret`` from ``error`` in place and return it: each becomes ``***``.
+
+    The message (``args``) and every attribute (``message``, ``body``, ``headers``, ``request``,
+    ``cause`` ...) are scrubbed, through nested JSON, header multidicts and the SDK's chained
+    errors (``cause``, ``__cause__``, ``__context__``), so a server that echoes the API key
+    (``"Invalid API key sk_..."``, ``"Bearer sk_..."``) cannot put it in an error. The forms a
+    server may echo it in (as is, percent-encoded, JSON-escaped) are all matched.
+
+    >>> scrub_error(CalleagueError("bad key sk_123"), ["sk_123"]).args
+    ('bad key ***',)
+    """
+    variants: set[str] = set()
+    for secret in secrets:
+        if secret:
+            variants |= {secret, quote(secret, safe=""), json.dumps(secret)[1:-1]}
+    if variants:
+        # Longest first, so no variant is left half-replaced by a shorter one.
+        _scrub_error(error, sorted(variants, key=len, reverse=True), set())
+    return error
+
+
+def _scrub_error(error: BaseException, secrets: list[str], seen: set[int]) -> None:
+    if id(error) in seen:
+        return
+    seen.add(id(error))
+    if not isinstance(error, CalleagueError):
+        return  # another library's exception: its args may carry meaning (OSError's errno)
+    error.args = tuple(_scrub(arg, secrets, seen, 0) for arg in error.args)
+    state = error.__dict__
+    for name, value in list(state.items()):
+        state[name] = _scrub(value, secrets, seen, 0)
+    for chained in (error.__cause__, error.__context__):
+        if chained is not None:
+            _scrub_error(chained, secrets, seen)
+
+
+def _scrub(value: Any, secrets: list[str], seen: set[int], depth: int) -> Any:
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, _MASK)
+        return value
+    if isinstance(value, bytes | bytearray):
+        for secret in secrets:
+            value = value.replace(secret.encode("utf-8", "surrogatepass"), _MASK.encode())
+        return value
+    if isinstance(value, BaseException):
+        _scrub_error(value, secrets, seen)
+        return value
+    if not isinstance(value, Mapping | list | tuple):
+        return value
+    if depth >= _MAX_SCRUB_DEPTH:
+        return "<nested too deeply>"
+    depth += 1
+    if isinstance(value, MultiMapping):
+        return CIMultiDict(
+            (_scrub(k, secrets, seen, depth), _scrub(v, secrets, seen, depth))
+            for k, v in value.items()
+        )
+    if isinstance(value, Mapping):
+        return {
+            _scrub(k, secrets, seen, depth): _scrub(v, secrets, seen, depth)
+            for k, v in value.items()
+        }
+    items = [_scrub(v, secrets, seen, depth) for v in value]
+    return items if isinstance(value, list) else tuple(items)

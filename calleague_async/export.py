@@ -191,7 +191,10 @@ async def export_calls(
     The file is written as ``path.part`` with a checkpoint beside it and renamed to ``path``
     only when complete, so a partial export never looks finished. If the export stops (an
     error, Ctrl-C), ``resume=True`` continues from the checkpoint without repeating or losing a
-    record. ``progress(written, total)`` is called as records are written.
+    record. A server that does not page as it says (ignores ``page``, repeats its pages) fails
+    the export with :class:`~calleague_async.errors.InvalidResponseError`, the same way: never
+    a short file renamed as complete. ``progress(written, total)`` is called as records are
+    written.
     """
     if fmt not in ("jsonl", "csv"):
         raise ValidationError("format", f"must be 'jsonl' or 'csv' (got {fmt!r})")

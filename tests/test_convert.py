@@ -88,9 +88,12 @@ def test_missing_id_keeps_the_record() -> None:
     assert structure({"status": "failed"}, ca.Call).call_id == ""
 
 
-def test_non_object_record_is_a_type_error() -> None:
-    with pytest.raises(TypeError):
-        structure(["callId"], ca.Call)  # type: ignore[arg-type]
+@pytest.mark.parametrize("raw", [["callId"], "cl_1", None, 3])
+def test_a_record_that_is_no_object_is_an_invalid_response(raw: object) -> None:
+    with pytest.raises(ca.InvalidResponseError, match="expected a JSON object for Call"):
+        structure(raw, ca.Call)  # type: ignore[arg-type]
+    with pytest.raises(ca.InvalidResponseError):
+        structure_many([{"callId": "a"}, raw], ca.Call)
 
 
 def test_agent_and_webhook() -> None:

@@ -3,25 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import random
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from aioresponses import aioresponses
+from yarl import URL
 
 import calleague_async as ca
 from calleague_async._limits import (
+    DEFAULT_MAX_WAIT,
     DEFAULT_RATE_LIMITS,
+    MAX_PAUSE,
     AdaptiveRate,
+    LearnedRate,
     Limiter,
     MemoryStore,
     Rate,
     parse_limits,
     parse_rate,
+    queueing,
     scope_id,
 )
 from calleague_async._limits._rate import feedback_from_headers, gcra, rate_hint
-from calleague_async._routes import ROUTES, RouteTable
+from calleague_async._routes import ROUTES, Route, RouteTable, seed_002_limit
 from tests.conftest import VirtualClock
 
 GET = ROUTES["calls.get"]
@@ -29,8 +38,18 @@ LIST = ROUTES["calls.list"]
 START = ROUTES["calls.start"]
 
 
+_SCOPES = itertools.count()
+
+
+@pytest.fixture
+def mock() -> Iterator[aioresponses]:
+    with aioresponses() as m:
+        yield m
+
+
 def limiter(vclock: VirtualClock, limits: dict[str, str], **kw: Any) -> Limiter:
-    kw.setdefault("scope", f"test-{id(vclock)}-{len(limits)}")
+    # A fresh scope per limiter: what sessions of one key learn is shared process-wide.
+    kw.setdefault("scope", f"test-{next(_SCOPES)}")
     return Limiter(
         parse_limits(limits),
         routes=RouteTable(),
@@ -65,10 +84,27 @@ def test_bad_rate_strings_are_configuration_errors(bad: str) -> None:
         parse_rate(bad)
 
 
-def test_defaults_parse_and_follow_the_documented_table() -> None:
-    parsed = parse_limits(DEFAULT_RATE_LIMITS)
-    assert parsed["default"] == Rate(100, 60.0)
-    assert parsed["POST /api/core/voice/agent/call"] == Rate(30, 60.0)
+def test_defaults_are_only_documented_limits_and_calleague_documents_none() -> None:
+    # Seed 002's "100/minute" and "30/minute" belong to seed 002's API, not Calleague's routes.
+    assert dict(DEFAULT_RATE_LIMITS) == {}
+    assert all(route.documented_limit is None for route in ROUTES.values())
+    assert parse_limits(DEFAULT_RATE_LIMITS) == {}
+
+
+@pytest.mark.parametrize(
+    ("rate", "text"),
+    [
+        (Rate(1, 86400.0), "1/day"),
+        (Rate(1, 31536000.0), "1/365 days"),
+        (Rate(10, 60.0), "10/minute"),
+        (Rate(100, 900.0), "100/15 minutes"),
+        (Rate(20, 1.0), "20/1s"),
+        (Rate(5, 90.0), "5/90s"),
+    ],
+)
+def test_rates_read_the_way_limits_are_written_and_parse_back(rate: Rate, text: str) -> None:
+    assert str(rate) == text
+    assert parse_rate(text) == rate
 
 
 def test_hint_in_a_429_message() -> None:
@@ -290,7 +326,8 @@ async def test_429_without_retry_after_pauses_a_growing_jittered_wait(vclock: Vi
     pauses = []
     for _ in range(4):
         start = vclock.now
-        await lim.rate_limited(GET, retry_after=None, message=None, sent_at=-1.0)
+        # Each 429 answers a request sent after the last pause (the retry of the one before).
+        await lim.rate_limited(GET, retry_after=None, message=None, sent_at=vclock.now)
         [granted] = await vclock.run(lim.acquire(GET))
         pauses.append(granted - start)
     assert 0.5 <= pauses[0] <= 1.0 and 4.0 <= pauses[3] <= 8.0
@@ -360,13 +397,13 @@ async def test_a_run_of_429s_without_retry_after_grows_the_pause(vclock: Virtual
         start = vclock.now
         # The session shows every reply to observe() first, the 429 included.
         assert lim.observe(GET, 429, {}) is None
-        await lim.rate_limited(GET, retry_after=None, message=None, sent_at=-1.0)
+        await lim.rate_limited(GET, retry_after=None, message=None, sent_at=vclock.now)
         [granted] = await vclock.run(lim.acquire(GET))
         pauses.append(granted - start)
     assert pauses[3] >= 4.0 > 1.0 >= pauses[0]
     lim.observe(GET, 200, {})  # a success ends the run
     start = vclock.now
-    await lim.rate_limited(GET, retry_after=None, message=None, sent_at=-1.0)
+    await lim.rate_limited(GET, retry_after=None, message=None, sent_at=vclock.now)
     [granted] = await vclock.run(lim.acquire(GET))
     assert granted - start <= 1.0
 
@@ -398,3 +435,243 @@ def test_a_policy_header_at_the_configured_limit_does_not_stall_recovery() -> No
     for t in range(1, 40):
         rate.learn(Rate(100, 1.0), now=float(t))  # the header on every reply
     assert 1 / rate.interval(40.0) == pytest.approx(100.0)
+
+
+# --- adaptive by default: nothing invented, everything learned is bounded -----------------
+
+
+def session_limiter(vclock: VirtualClock, **options: Any) -> Limiter:
+    """The limiter of a session built with the defaults, on fake time (a fresh key each)."""
+    session = ca.AsyncSession(api_key=f"sk_test_{uuid.uuid4().hex}", **options)
+    lim = session._limiter
+    assert lim is not None
+    lim._clock, lim._sleep = vclock.time, vclock.sleep
+    return lim
+
+
+async def test_a_default_session_does_not_pace_routes_with_no_known_limit(
+    vclock: VirtualClock,
+) -> None:
+    lim = session_limiter(vclock)
+    for route in ROUTES.values():
+        assert lim.buckets(route) == ()
+    # 60 concurrent calls.get against a server that never limits: all at once, nobody sleeps.
+    grants = await vclock.run(*(lim.acquire(GET) for _ in range(60)))
+    assert grants == [0.0] * 60
+    assert vclock.now == 0.0
+
+
+async def test_a_429_without_a_number_paces_at_half_the_rate_being_sent(
+    vclock: VirtualClock,
+) -> None:
+    lim = session_limiter(vclock)
+    for i in range(30):  # 30 requests a second, unpaced
+        vclock.now = i / 30
+        assert lim.try_now(GET) == vclock.now
+    vclock.now = 1.0
+    await lim.rate_limited(GET, retry_after=1.0, message="Too many requests", sent_at=29 / 30)
+    assert lim.buckets(GET) == (GET.key,)
+    grants = await vclock.run(*(lim.acquire(GET) for _ in range(6)))
+    assert grants[0] == pytest.approx(2.0)  # after Retry-After
+    gaps = [b - a for a, b in itertools.pairwise(grants)]
+    assert gaps[0] == pytest.approx(1 / 15, rel=0.02)  # half the 30/s that was being sent
+    assert all(1 / 28.5 <= gap <= 1 / 15 + 1e-9 for gap in gaps)  # climbing back, under 30/s
+
+
+async def test_429s_of_requests_in_flight_together_slow_the_pace_once(
+    vclock: VirtualClock,
+) -> None:
+    lim = session_limiter(vclock)
+    for _ in range(40):
+        assert lim.try_now(GET) == 0.0  # a burst of 40 within one instant
+    for _ in range(16):  # their 429s come back one by one
+        await lim.rate_limited(GET, retry_after=1.0, message=None, sent_at=0.0)
+    got = await vclock.run(*(lim.acquire(GET) for _ in range(3)))
+    assert got[1] - got[0] == pytest.approx(1 / 20, rel=0.02)  # 40/s halved, not 40/s / 2**16
+
+
+async def test_a_429_naming_the_limit_teaches_an_unknown_route(vclock: VirtualClock) -> None:
+    lim = session_limiter(vclock, max_wait=None)
+    await lim.rate_limited(
+        GET, retry_after=0.0, message="Rate limit exceeded: 10/minute", sent_at=0.0
+    )
+    got = await vclock.run(*(lim.acquire(GET) for _ in range(3)))
+    assert got[2] - got[1] == pytest.approx(6.0 / 0.97)  # the named limit, 3% under
+    assert lim.buckets(LIST) == ()  # the other routes are not slowed
+
+
+async def test_rate_limit_headers_teach_an_unknown_route(vclock: VirtualClock) -> None:
+    lim = session_limiter(vclock)
+    assert lim.observe(GET, 200, {"RateLimit-Policy": '"burst";q=5;w=1'}) is None
+    got = await vclock.run(*(lim.acquire(GET) for _ in range(3)))
+    assert got[2] - got[1] == pytest.approx(1 / (5 * 0.97))
+    pause = lim.observe(LIST, 200, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "3"})
+    assert pause is not None
+    await pause
+    start = vclock.now
+    [granted] = await vclock.run(lim.acquire(LIST))
+    assert granted - start == pytest.approx(3.0)
+    # A pause taught no pace: once it is over the route is unpaced again.
+    assert await vclock.run(*(lim.acquire(LIST) for _ in range(3))) == [granted] * 3
+    assert lim.buckets(LIST) == ()
+
+
+async def test_a_learned_pace_recovers_until_the_route_is_unpaced_again(
+    vclock: VirtualClock,
+) -> None:
+    lim = session_limiter(vclock)
+    await lim.rate_limited(GET, retry_after=1.0, message="Rate limit exceeded: 2/1s", sent_at=0.0)
+    paced = await vclock.run(*(lim.acquire(GET) for _ in range(3)))
+    assert paced[2] - paced[1] == pytest.approx(1 / (2 * 0.97))
+    vclock.now = 30.0  # the server has said nothing since: still paced
+    assert lim.buckets(GET) == (GET.key,)
+    vclock.now = 200.0  # a long quiet: the pace has been probed up and dropped
+    assert lim.try_now(GET) == 200.0
+    assert lim.buckets(GET) == ()
+    assert await vclock.run(*(lim.acquire(GET) for _ in range(20))) == [200.0] * 20
+
+
+def test_learned_rate_climbs_back_then_probes_then_lets_go() -> None:
+    rate = LearnedRate(margin=0.0)
+    assert rate.rate(0.0) is None  # nothing learned: not paced
+    assert rate.hit(now=0.0, sent_at=0.0, send_rate=40.0)
+    assert rate.rate(0.0) == pytest.approx(20.0)
+    assert not rate.hit(now=0.5, sent_at=-0.1, send_rate=40.0)  # in flight before: ignored
+    assert rate.rate(5.0) == pytest.approx(38.0)  # climbs back to just under the rate hit
+    assert rate.rate(50.0) == pytest.approx(38.0)  # and holds while it is recent
+    probing = rate.rate(65.0)
+    assert probing is not None and probing > 38.0
+    assert rate.rate(80.0) is None  # twice the rate once refused: unpaced again
+
+
+async def test_retry_after_3600_fails_the_next_call_at_once_with_the_reason(
+    vclock: VirtualClock,
+) -> None:
+    lim = session_limiter(vclock)
+    await lim.rate_limited(GET, retry_after=3600.0, message="Too many requests", sent_at=0.0)
+    with pytest.raises(ca.LimiterTimeoutError) as info:
+        await lim.acquire(GET)
+    assert vclock.now == 0.0  # raised before any sleeping
+    error = info.value
+    assert error.max_wait == DEFAULT_MAX_WAIT
+    assert error.wait == pytest.approx(MAX_PAUSE)  # one reply pauses a bucket 600 s at most
+    assert "429 on GET /api/core/voice/call/{call_id} with Retry-After 3600s at 20" in error.reason
+    assert error.reason in str(error)
+    # The pause is bounded: after it, a request goes (and probes the server).
+    vclock.now = MAX_PAUSE
+    assert await lim.acquire(GET) == MAX_PAUSE
+
+
+async def test_a_session_fails_the_call_after_retry_after_3600_at_once(
+    mock: aioresponses, vclock: VirtualClock
+) -> None:
+    key = f"sk_live_{uuid.uuid4().hex}"
+    url = "https://app.calleague.ai/api/core/voice/call/cl_8f2a"
+    mock.get(url, status=429, headers={"Retry-After": "3600"}, payload={"detail": key})
+    async with ca.AsyncSession(api_key=key) as s:
+        assert s._limiter is not None
+        s._limiter._sleep = s._sleep = vclock.sleep  # any sleep would park the call
+        with pytest.raises(ca.RateLimitError):  # too long to retry: handed to the caller
+            await asyncio.wait_for(s.calls.get("cl_8f2a"), 5)
+        with pytest.raises(ca.LimiterTimeoutError) as info:
+            await asyncio.wait_for(s.calls.get("cl_8f2a"), 5)
+    assert len(mock.requests[("GET", URL(url))]) == 1  # the second call sent nothing
+    assert "Retry-After 3600s" in info.value.reason
+    assert key not in str(info.value) and key not in info.value.reason
+
+
+async def test_a_yearly_policy_on_a_200_is_a_quota_not_a_pace(vclock: VirtualClock) -> None:
+    lim = session_limiter(vclock)
+    yearly = {"RateLimit-Policy": "1;w=31536000"}
+    assert lim.observe(GET, 200, yearly) is None
+    assert await vclock.run(*(lim.acquire(GET) for _ in range(10))) == [0.0] * 10
+    assert lim.buckets(GET) == ()
+    # ... until the server says the quota is spent: then calls fail fast instead of waiting.
+    spent = {**yearly, "RateLimit": "r=0;t=31000000"}
+    pause = lim.observe(GET, 200, spent)
+    assert pause is not None
+    await pause
+    with pytest.raises(ca.LimiterTimeoutError) as info:
+        await lim.acquire(GET)
+    assert "said the limit is spent" in info.value.reason
+    assert "quota is 1/365 days" in info.value.reason
+    assert vclock.now == 0.0
+
+
+async def test_a_429_naming_a_daily_quota_fails_fast_instead_of_pacing(
+    vclock: VirtualClock,
+) -> None:
+    lim = session_limiter(vclock)
+    await lim.rate_limited(GET, retry_after=None, message="Limit exceeded: 1/day", sent_at=0.0)
+    with pytest.raises(ca.LimiterTimeoutError) as info:
+        await lim.acquire(GET)
+    assert "quota 1/day" in info.value.reason and vclock.now == 0.0
+    vclock.now = MAX_PAUSE  # bounded: then one request probes the server
+    assert await vclock.run(*(lim.acquire(GET) for _ in range(3))) == [MAX_PAUSE] * 3
+
+
+def test_max_wait_has_a_finite_default_below_the_request_timeout() -> None:
+    default = inspect.signature(ca.AsyncSession).parameters["max_wait"].default
+    assert default == DEFAULT_MAX_WAIT
+    assert 0 < DEFAULT_MAX_WAIT <= inspect.signature(ca.AsyncSession).parameters["timeout"].default
+    session = ca.AsyncSession(api_key=f"sk_test_{uuid.uuid4().hex}")
+    assert session._limiter is not None and session._limiter._max_wait == DEFAULT_MAX_WAIT
+
+
+async def test_explicit_limits_pace_from_the_first_request_and_ignore_quota_policies(
+    vclock: VirtualClock,
+) -> None:
+    lim = session_limiter(vclock, rate_limits={"default": "10/second"}, max_wait=None)
+    assert lim.buckets(GET) == ("default",)
+    lim.observe(GET, 200, {"RateLimit-Policy": "1;w=31536000"})  # a quota: not a pace
+    got = await vclock.run(*(lim.acquire(GET) for _ in range(11)))
+    assert got[-1] - got[0] == pytest.approx(10 * 0.1 / 0.97)
+
+
+async def test_documented_limits_pace_their_routes_from_the_first_request(
+    vclock: VirtualClock,
+) -> None:
+    # Seed 002's routes are not in the table yet: two of them, as the table will hold them.
+    contacts = Route(
+        "contacts.create", "POST", "/v1/contacts", idempotent=False,
+        documented_limit=seed_002_limit("60/minute"),
+    )  # fmt: skip
+    stop = Route(
+        "campaigns.stop", "POST", "/v1/campaigns/{id}/stop", idempotent=False,
+        documented_limit=seed_002_limit(),
+    )  # fmt: skip
+    lim = limiter(vclock, {}, margin=0.0)
+    assert lim.buckets(contacts) == ("POST /v1/contacts", "api:seed-002")
+    assert lim.buckets(stop) == ("api:seed-002",)
+    assert lim.buckets(GET) == ()  # seed 002's 100/minute is never Calleague's
+    own = await vclock.run(*(lim.acquire(contacts) for _ in range(3)))
+    assert own == [0.0, 1.0, 2.0]  # 60/minute from the first request
+    shared = await vclock.run(*(lim.acquire(stop) for _ in range(2)))
+    assert shared[1] - shared[0] == pytest.approx(0.6)  # 100/minute for all of seed 002
+
+
+async def test_a_batch_queues_past_max_wait_but_fails_fast_on_long_pauses(
+    vclock: VirtualClock,
+) -> None:
+    lim = limiter(vclock, {"default": "1/second"}, margin=0.0, max_wait=2.5)
+
+    async def one() -> float:
+        with queueing():
+            return await lim.acquire(GET)
+
+    # 30 queued behind a 1/s limit: a single request would fail after 3, a batch waits its turn.
+    assert await vclock.run(*(one() for _ in range(30))) == [float(i) for i in range(30)]
+    # A 60 s pause (a per-minute window's Retry-After) is ridden out by the batch ...
+    await lim.rate_limited(GET, retry_after=60.0, message=None, sent_at=vclock.now)
+    with pytest.raises(ca.LimiterTimeoutError):
+        await lim.acquire(GET)  # ... that a single request is refused at once for,
+    start = vclock.now
+    [granted] = await vclock.run(one())
+    assert granted - start == pytest.approx(60.0)
+    # ... but an hour is not waited for: the batch's calls fail at once, nothing sent.
+    await lim.rate_limited(GET, retry_after=3600.0, message=None, sent_at=vclock.now)
+    start = vclock.now
+    results = await asyncio.gather(*(one() for _ in range(5)), return_exceptions=True)
+    assert all(isinstance(r, ca.LimiterTimeoutError) for r in results)
+    assert vclock.now == start
+    assert "Retry-After 3600s" in str(results[0])

@@ -99,11 +99,14 @@ async def test_head_inserts_while_paging_yield_no_duplicates_and_lose_nothing() 
     assert set(got) >= {f"c{i}" for i in range(1, 31)}
 
 
-async def test_server_ignoring_page_parameter_does_not_loop_forever() -> None:
+async def test_server_ignoring_page_parameter_raises_instead_of_ending_short() -> None:
     src = FakeList(30, ignore_page=True)
-    got = await ids(pager(src))
-    assert got == [f"c{i}" for i in range(30, 20, -1)]
-    assert src.asked == [1, 2, 3]  # stops once `total` is accounted for
+    got: list[str] = []
+    with pytest.raises(ca.InvalidResponseError, match="page 2 holds only items handed out before"):
+        async for record in pager(src):
+            got.append(record["id"])
+    assert got == [f"c{i}" for i in range(30, 20, -1)]  # page 1, once
+    assert src.asked == [1, 2]  # the first repeat settles it
 
 
 async def test_missing_total_stops_on_a_short_page() -> None:

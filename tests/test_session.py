@@ -507,3 +507,18 @@ async def test_an_unreachable_limiter_store_fails_before_sending(mock: aiorespon
             await s.calls.start(agent_id="ag_123", to="+903121234567")
     assert info.value.request_sent is False
     assert not mock.requests
+
+
+async def test_a_retry_after_longer_than_max_wait_is_raised_at_once_not_slept_through(
+    mock: aioresponses,
+) -> None:
+    mock.get(CALL_URL, status=429, payload={"message": "slow"}, headers={"Retry-After": "30"})
+    mock.get(CALL_URL, payload={"callId": "cl_8f2a"})
+    async with ca.AsyncSession(api_key=KEY, max_wait=5.0, max_retries=3) as s:
+        sleeps = Sleeps()
+        s._sleep = sleeps
+        with pytest.raises(ca.RateLimitError) as info:
+            await s.calls.get("cl_8f2a")
+    assert info.value.retry_after == 30.0
+    assert sleeps == []  # nothing slept: the caller decides what 30 s are worth
+    assert len(sent(mock, "GET", CALL_URL)) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from typing import Any
 
 import pytest
@@ -211,3 +212,107 @@ def test_the_stdlib_path_reads_what_the_fast_path_reads(monkeypatch: pytest.Monk
     )
     with pytest.raises(ca.InvalidResponseError):
         decode(Reply(200, {}, b'{"cut'), expect="object")
+
+
+# --- hostile bodies: data or a CalleagueError, never another exception -------------------
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ({"msg": "bad phone", "loc": None}, "bad phone"),
+        ({"msg": "bad phone", "loc": 3}, "3: bad phone"),
+        ({"msg": "bad phone", "loc": "to"}, "to: bad phone"),
+        ({"msg": "bad phone", "loc": {"at": "to"}}, "bad phone"),
+        ({"msg": "bad phone", "loc": ["body", 0, None, "to"]}, "0.to: bad phone"),
+        ({"msg": ["not", "text"]}, "['not', 'text']"),
+        ({"msg": None, "loc": ["to"]}, "to: None"),
+    ],
+)
+def test_validation_detail_of_any_shape_gives_a_message(item: Any, message: str) -> None:
+    err = error_from_response(422, {}, {"detail": [item]})
+    assert isinstance(err, ca.UnprocessableEntityError)
+    assert err.message == message
+
+
+@pytest.mark.parametrize("total", ["²", "١٢", "1" * 5000, "12" * 10, "-1", "", " 7"])
+def test_a_total_that_is_no_plain_ascii_count_is_ignored(total: str) -> None:
+    assert decode(reply(200, {"total": total, "list": []}), expect="list") == ListPayload([], None)
+
+
+@pytest.mark.parametrize("rid", [["r"], {"id": "r"}, True, 1.5])
+def test_a_request_id_that_is_no_string_is_ignored(rid: Any) -> None:
+    err = error_from_response(500, {"X-Request-Id": "req_h"}, {"message": "x", "request_id": rid})
+    assert err.request_id == "req_h"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "1e400",
+        "nan",
+        "-inf",
+        "Mon, 01 Jan 99999 00:00:00 GMT",
+        "Mon, 99 Foo 2015 99:99:99 GMT",
+        "\x00",
+        "",
+        "²",
+    ],
+)
+def test_an_odd_retry_after_is_no_wait(value: str) -> None:
+    assert parse_retry_after(value, now=0) is None
+
+
+@pytest.mark.parametrize("loads", ["fast", "stdlib"])
+@pytest.mark.parametrize("status", [200, 400, 500])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000,
+        b"[" * 1000 + b"]" * 1000,
+        b'{"message": "deep", "data": ' + b"[" * 900 + b"]" * 900 + b"}",
+        b'{"code": 500, "statusText": "x", "data": ' + b"[" * 900 + b"]" * 900 + b"}",
+        b'{"code": 200, "statusText": "", "data": ' + b"[" * 100_000 + b"}",
+    ],
+)
+def test_deep_nesting_is_data_or_our_error(
+    loads: str, status: int, body: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from calleague_async import _wire
+
+    if loads == "stdlib":
+        monkeypatch.setattr(_wire, "_loads", _wire._stdlib_loads)
+    for expect in ("any", "object", "list"):
+        error: ca.CalleagueError | None = None
+        try:
+            decode(Reply(status, {}, body), expect=expect)
+        except ca.CalleagueError as exc:
+            error = exc
+        if error is not None:  # what an error keeps is shallow enough to print and pickle
+            assert pickle.loads(pickle.dumps(error)).args == error.args
+            repr(error.__dict__)
+
+
+def test_an_error_keeps_a_deeply_nested_body_as_text() -> None:
+    body = b'{"message": "deep", "x": ' + b"[" * 500 + b"]" * 500 + b"}"
+    with pytest.raises(ca.ServerError) as info:
+        decode(Reply(500, {}, body))
+    assert isinstance(info.value.body, str)
+    assert info.value.body.startswith('{"message": "deep"')
+
+
+def test_a_list_item_is_shown_bounded_in_the_message() -> None:
+    body = b"[" + b"[" * 900 + b"]" * 900 + b"]"
+    with pytest.raises(ca.InvalidResponseError, match=r"got \[\[\[\[\.\.\.\]\]\]\]"):
+        decode(Reply(200, {}, body), expect="list")
+
+
+def test_error_headers_are_a_case_insensitive_copy_that_pickles() -> None:
+    from multidict import CIMultiDict, CIMultiDictProxy
+
+    raw = CIMultiDict([("Retry-After", "3"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")])
+    err = error_from_response(429, CIMultiDictProxy(raw), {"message": "slow"})
+    assert err.headers["retry-after"] == "3"
+    copy = pickle.loads(pickle.dumps(err))
+    assert copy.headers["RETRY-AFTER"] == "3"
+    assert copy.headers.getall("set-cookie") == ["a=1", "b=2"]

@@ -1,4 +1,7 @@
-"""Rate arithmetic, pure: rate strings, GCRA, the adaptive rate, and limit hints from replies.
+"""Rate arithmetic, pure: rate strings, GCRA, limit hints, adaptive and learned rates, a meter.
+
+The adaptive rate keeps a known limit; the learned rate paces an unknown one from what replies
+said and what the send-rate meter measured.
 
 No clock is read here; every function takes ``now`` so tests run on plain numbers.
 """
@@ -43,6 +46,15 @@ class Rate:
         return self.count / self.period
 
     def __str__(self) -> str:
+        # In the largest whole unit, the way limits are written: "1/day", "10/minute", "20/1s".
+        for unit, seconds in (("day", 86400.0), ("hour", 3600.0), ("minute", 60.0)):
+            multiple = self.period / seconds
+            if multiple >= 1 and multiple == int(multiple):
+                return (
+                    f"{self.count}/{unit}"
+                    if multiple == 1
+                    else f"{self.count}/{multiple:g} {unit}s"
+                )
         return f"{self.count}/{self.period:g}s"
 
 
@@ -94,12 +106,29 @@ def gcra(
     return 0.0, base + interval
 
 
+QUOTA_WINDOW = 3600.0
+"""A limit whose window is this long or longer (hours, days) is a quota, not a pace (seconds)."""
+
+
+def is_quota(rate: Rate) -> bool:
+    """Whether ``rate`` is a quota (``1000/day``) rather than a pace (``20/second``).
+
+    Spreading a day's quota evenly would allow one request every 86 seconds: a quota is
+    tracked instead, and only the server saying it is spent stops requests.
+    """
+    return rate.period >= QUOTA_WINDOW
+
+
 @attrs.frozen
 class Feedback:
-    """What a reply says about the limit: pause for ``pause`` seconds, and/or a ``limit``."""
+    """What a reply says about the limit: pause for ``pause`` seconds, and/or a ``limit``.
+
+    ``detail`` says what the headers said, in numbers (for error messages and logs).
+    """
 
     pause: float | None = None
     limit: Rate | None = None
+    detail: str = ""
 
 
 def _dict_params(value: str) -> dict[str, str]:
@@ -150,14 +179,18 @@ def feedback_from_headers(headers: Mapping[str, str], *, wall_now: float) -> Fee
         if quota and quota >= 1 and window and window > 0:
             limit = Rate(int(quota), window)
     pause = None
+    details = []
     if remaining is not None and remaining <= 0 and reset is not None:
         # Resets above a billion are epoch timestamps (above a trillion, in milliseconds).
         if reset > 1e12:
             reset = reset / 1000.0
         pause = max(0.0, reset - wall_now if reset > 1e9 else reset)
+        details.append(f"remaining 0, reset in {pause:.0f}s")
+    if limit is not None:
+        details.append(f"RateLimit-Policy {limit}")
     if pause is None and limit is None:
         return None
-    return Feedback(pause=pause, limit=limit)
+    return Feedback(pause=pause, limit=limit, detail=", ".join(details))
 
 
 @attrs.define
@@ -229,3 +262,137 @@ class AdaptiveRate:
         self.current = min(self.current, self.best)
         self._base = self.current
         self.since = max(self.since, now)
+
+
+class SendMeter:
+    """How fast requests are being sent, so a 429 without a number can become a pace.
+
+    A smoothed rate over one-second buckets, as botocore's adaptive mode measures it.
+
+    :meth:`tick` is on the hot path of every request of an unpaced route: two comparisons and
+    an increment; the arithmetic happens once a second in :meth:`roll`.
+    """
+
+    __slots__ = ("count", "measured", "start")
+
+    BUCKET = 1.0
+    SMOOTHING = 0.8  # weight of the newest bucket
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.start = -math.inf
+        self.measured = 0.0
+
+    def tick(self, now: float) -> None:
+        """Count one request sent at ``now``."""
+        if now - self.start >= 1.0:
+            self.roll(now)
+        self.count += 1
+
+    def roll(self, now: float) -> None:
+        """Close the current bucket into the smoothed rate and start a new one at ``now``."""
+        if self.count and math.isfinite(self.start):
+            sample = self.count / (now - self.start)
+            w = self.SMOOTHING
+            self.measured = sample if not self.measured else w * sample + (1 - w) * self.measured
+        self.count = 0
+        self.start = now
+
+    def rate(self, now: float) -> float:
+        """Requests per second being sent around ``now``.
+
+        A burst inside the current bucket counts as that many in one second (a 36-request burst
+        in 30 ms is 36/s, not 1200/s: the server's window is rarely shorter than a second).
+        """
+        partial = self.count / max(now - self.start, self.BUCKET) if self.count else 0.0
+        return max(self.measured, partial)
+
+
+CALM = 60.0
+"""Seconds without news from the server before a learned pace is probed upward."""
+MIN_LEARNED_RATE = 1.0 / 60.0
+"""The slowest pace a 429 without a number can teach (requests per second)."""
+
+
+@attrs.define
+class LearnedRate:
+    """The pace of a route nobody documented, learned from what the server said. Pure.
+
+    Unpaced until the server names a limit (``name``: a 429 message, ``RateLimit-Policy``) or
+    refuses a request without one (``hit``: the rate that was being sent, halved). It recovers
+    on its own: after a hit it climbs back, by a tenth of the rate that was hit per period, to
+    just under it; after ``CALM`` seconds (or ten periods) without news it probes higher, and
+    once it reaches twice the learned rate it is unpaced again (:meth:`rate` returns None).
+    """
+
+    margin: float = 0.03
+    named: Rate | None = None
+    """The limit the server named, if it did."""
+    ceiling: float = math.inf
+    """The rate (per second) the server last refused without naming a limit."""
+    base: float = math.inf
+    """The rate resumed at after the last signal."""
+    since: float = -math.inf
+    """When recovery started: the end of the last pause."""
+    heard: float = -math.inf
+    """When the server last repeated its named limit."""
+
+    @property
+    def period(self) -> float:
+        """The time scale of recovery: the named limit's window, within 1 s .. 60 s."""
+        return min(60.0, max(1.0, self.named.period)) if self.named is not None else 1.0
+
+    def rate(self, now: float) -> float | None:
+        """Requests per second at ``now``, or None when the route is not paced."""
+        named = self.named.per_second if self.named is not None else math.inf
+        ref = min(self.ceiling, named)
+        if ref == math.inf:
+            return None
+        cap = min(0.95 * self.ceiling, named * (1.0 - self.margin))
+        period = self.period
+        climb = 0.1 * ref / period  # per second
+        elapsed = now - self.since
+        rate = self.base if elapsed <= 0 else min(cap, self.base + climb * elapsed)
+        quiet = now - max(self.since, self.heard) - max(CALM, 10.0 * period)
+        if quiet > 0:
+            rate = max(rate, cap + climb * quiet)
+        return None if rate >= 2.0 * ref else rate
+
+    def hit(self, now: float, sent_at: float, send_rate: float) -> bool:
+        """A 429 without a number for a request sent at ``sent_at``: halve the rate that was hit.
+
+        That rate is the pace in force or the rate requests were being sent at, whichever is
+        lower. Requests sent before the last slow-down say nothing new (their 429s were already
+        answered): False, and nothing changes.
+        """
+        if sent_at < self.since:
+            return False
+        current = self.rate(now)
+        hit = min(current if current is not None else math.inf, send_rate)
+        if not (0 < hit < math.inf):
+            hit = 1.0  # nothing measured: one a second is a start; it recovers from there
+        self.ceiling = hit
+        self.base = max(MIN_LEARNED_RATE, 0.5 * hit)
+        self.since = now
+        return True
+
+    def name(self, limit: Rate, now: float) -> None:
+        """The server named its limit: run just under it from now on.
+
+        The same limit named again (a header on every reply) only keeps it fresh, so it does
+        not hold back the recovery after a 429.
+        """
+        if limit == self.named:
+            self.heard = now
+            return
+        pace = limit.per_second * (1.0 - self.margin)
+        current = self.rate(now)
+        self.named = limit
+        self.ceiling = math.inf
+        self.base = min(pace, current) if current is not None else pace
+        self.since = max(self.since, now)
+        self.heard = now
+
+    def hold(self, until: float) -> None:
+        """Start recovering only at ``until`` (the end of a pause), not during it."""
+        self.since = max(self.since, until)

@@ -72,6 +72,11 @@ class MemoryStore:
             tat[spec.key] = new
         return 0.0
 
+    def peek(self, spec: BucketSpec, now: float) -> float:
+        """How long a request would wait for ``spec``'s bucket now; takes nothing."""
+        tat = self._tat.get(spec.key, now)
+        return gcra(tat, now, spec.interval, spec.tolerance, spec.slack)[0]
+
     async def acquire(self, specs: Sequence[BucketSpec], now: float) -> float:
         """Take one token from each bucket and return 0, or take none and return the wait."""
         return self.acquire_now(specs, now)

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 from calleague_async import _validate
 from calleague_async._convert import structure_many
+from calleague_async._limits import queueing
 from calleague_async._pagination import AsyncPager, ListCursor
 from calleague_async._session import BaseSession
 from calleague_async._wire import ListPayload
@@ -51,9 +52,11 @@ class Resource:
         query = {k: str(v) for k, v in filters.items() if v is not None}
 
         async def fetch(page: int, size: int) -> ListPayload:
-            payload: ListPayload = await session._send(
-                route, params={**query, "page": page, "pageSize": size}, expect="list"
-            )
+            # A listing queues behind the rate limit by design, like a batch (see queueing()).
+            with queueing():
+                payload: ListPayload = await session._send(
+                    route, params={**query, "page": page, "pageSize": size}, expect="list"
+                )
             return payload
 
         def decode(items: list[dict[str, Any]]) -> list[T]:

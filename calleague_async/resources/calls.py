@@ -10,6 +10,7 @@ import attrs
 
 from calleague_async import _validate
 from calleague_async._convert import structure
+from calleague_async._limits import BATCH_MAX_WAIT, queueing
 from calleague_async._pagination import AsyncPager, ListCursor
 from calleague_async.errors import CalleagueError, OutcomeUnknownError, ValidationError
 from calleague_async.models import Call, CallStatus
@@ -115,6 +116,7 @@ class Calls(Resource):
         | AsyncIterable[CallRequest | Mapping[str, Any]],
         *,
         concurrency: int = 32,
+        max_wait: float | None = BATCH_MAX_WAIT,
     ) -> AsyncGenerator[StartResult, None]:
         """Place many calls, ``concurrency`` at a time, yielding each result as it completes.
 
@@ -126,11 +128,22 @@ class Calls(Resource):
         ``break`` out of ``async for r in s.calls.start_many(...)``; if you keep the iterator in
         a variable, wrap it in ``contextlib.aclosing`` so leaving the loop closes it.
 
+        A batch queues behind the rate limit by design, so a call's place in that queue is
+        never held against it: ``max_wait`` (default 120 s, never less than the session's)
+        bounds only how long a call may wait once it is first in line, e.g. for a pause the
+        server asked for. A wait beyond that (an hourly quota spent, ``Retry-After: 3600``)
+        fails the calls at once with :class:`~calleague_async.errors.LimiterTimeoutError`,
+        nothing dialed, instead of hanging the batch; ``None`` waits as long as the server says.
+
         >>> leads = [{"agent_id": "ag_123", "to": "+903121234567", "metadata": {"lead": 1}}]
         >>> async for result in s.calls.start_many(leads, concurrency=16):
         ...     print(result.index, result.call.call_id if result.ok else result.error)
         """
         _validate.positive_int("concurrency", concurrency)
+        if max_wait is not None and (
+            not isinstance(max_wait, int | float) or isinstance(max_wait, bool) or not max_wait >= 0
+        ):
+            raise ValidationError("max_wait", f"must be a number >= 0 or None (got {max_wait!r})")
         source = _numbered(requests)
         pending: set[asyncio.Task[StartResult]] = set()
         exhausted = False
@@ -141,7 +154,9 @@ class Calls(Resource):
                     if item is None:
                         exhausted = True
                     else:
-                        pending.add(asyncio.ensure_future(self._start_one(*item)))
+                        # The task copies this context: its requests queue as a batch.
+                        with queueing(max_wait):
+                            pending.add(asyncio.ensure_future(self._start_one(*item)))
                 if not pending:
                     return
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
@@ -154,10 +169,23 @@ class Calls(Resource):
                 await asyncio.gather(*pending, return_exceptions=True)
 
     async def _start_one(self, index: int, item: CallRequest | Mapping[str, Any]) -> StartResult:
+        request = CallRequest(agent_id="", to="")
         try:
             request = _as_request(item)
+            # The checks start() makes, made here first: a request refused before it was sent is
+            # a plain failure, whatever raised, never an unknown outcome.
+            _validate.identifier("agent_id", request.agent_id)
+            _validate.phone_number("to", request.to)
+            if request.metadata is not None:
+                _validate.json_object("metadata", request.metadata)
+            if request.idempotency_key is not None:
+                _validate.identifier("idempotency_key", request.idempotency_key)
         except ValidationError as exc:
-            return StartResult(index=index, request=CallRequest(agent_id="", to=""), error=exc)
+            return StartResult(index=index, request=request, error=exc)
+        except Exception as exc:  # a check's own failure: still nothing was sent
+            refused = ValidationError("requests", f"{type(exc).__name__}: {exc}")
+            refused.__cause__ = exc
+            return StartResult(index=index, request=request, error=refused)
         try:
             call = await self.start(
                 agent_id=request.agent_id,

@@ -78,4 +78,4 @@ def test_sessions_with_one_key_share_buckets_in_process() -> None:
     assert a._limiter is not None and b._limiter is not None and c._limiter is not None
     assert a._limiter._store is b._limiter._store
     assert a._limiter._scope == b._limiter._scope != c._limiter._scope
-    assert a._limiter._rates["default"] is b._limiter._rates["default"]
+    assert a._limiter._learn is b._limiter._learn is not c._limiter._learn  # what they learn
