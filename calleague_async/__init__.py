@@ -7,8 +7,11 @@
 """
 
 from calleague_async._client import AsyncSession
-from calleague_async._limits import DEFAULT_RATE_LIMITS
+from calleague_async._events import Hook, RedactingFilter, RequestEvent, enable_logging
+from calleague_async._limits import DEFAULT_RATE_LIMITS, BucketSpec, Store
+from calleague_async._options import NOT_GIVEN, NotGiven
 from calleague_async._pagination import AsyncPager, ListCursor
+from calleague_async._raw import RawResponse
 from calleague_async._version import __version__
 from calleague_async.errors import (
     APIConnectionError,
@@ -32,10 +35,17 @@ from calleague_async.errors import (
     ValidationError,
 )
 from calleague_async.models import Agent, Call, CallStatus, Page, Webhook
-from calleague_async.resources.calls import CallRequest, StartResult
+from calleague_async.resources.calls import (
+    CallRequest,
+    CallRequestDict,
+    StartFailed,
+    StartPlaced,
+    StartResult,
+)
 
 __all__ = [
     "DEFAULT_RATE_LIMITS",
+    "NOT_GIVEN",
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
@@ -44,26 +54,66 @@ __all__ = [
     "AsyncSession",
     "AuthenticationError",
     "BadRequestError",
+    "BucketSpec",
     "Call",
     "CallRequest",
+    "CallRequestDict",
     "CallStatus",
     "CalleagueError",
     "ConfigurationError",
     "ConflictError",
+    "Hook",
     "InvalidResponseError",
     "LimiterTimeoutError",
     "ListCursor",
     "NotFoundError",
+    "NotGiven",
     "OutcomeUnknownError",
     "Page",
     "PermissionDeniedError",
     "RateLimitError",
+    "RawResponse",
+    "RedactingFilter",
     "RedirectError",
+    "RequestEvent",
     "ResponseTooLargeError",
     "ServerError",
+    "StartFailed",
+    "StartPlaced",
     "StartResult",
+    "Store",
     "UnprocessableEntityError",
     "ValidationError",
     "Webhook",
     "__version__",
+    "enable_logging",
 ]
+
+
+def _publish() -> None:
+    """Give each public class this package as its ``__module__``.
+
+    ``help(ca.AsyncSession)``, reprs and tracebacks then name ``calleague_async.AsyncSession``,
+    where users import it from, not the private module it lives in; pickle finds the classes
+    here too. Postponed annotations are strings resolved in the module ``__module__`` names, so
+    each class's own annotations are resolved in its home module first: ``typing.get_type_hints``
+    and cattrs keep working on the public classes.
+    """
+    import contextlib
+    import inspect
+    import typing
+
+    for name in __all__:
+        obj = globals()[name]
+        if not isinstance(obj, type) or not obj.__module__.startswith(f"{__name__}."):
+            continue
+        own = inspect.get_annotations(obj)
+        if any(isinstance(hint, str) for hint in own.values()):
+            with contextlib.suppress(Exception):  # left as strings if they cannot be resolved
+                hints = typing.get_type_hints(obj)
+                obj.__annotations__ = {key: hints[key] for key in own}
+        obj.__module__ = __name__
+
+
+_publish()
+del _publish

@@ -2,10 +2,42 @@
 
 from __future__ import annotations
 
-import functools
+from typing import Any, Generic, TypeVar, overload
 
 from calleague_async._session import BaseSession
 from calleague_async.resources import Agents, Calls, Webhooks
+from calleague_async.resources._base import Resource
+
+R = TypeVar("R", bound=Resource)
+
+
+class _ResourceGroup(Generic[R]):
+    """A resource group on the session: made on first use, then kept for the session's life.
+
+    Like ``functools.cached_property`` it stores the group in the instance's ``__dict__`` (a
+    non-data descriptor, so later reads never reach it). Read on the class it gives the resource
+    class itself, so ``help(AsyncSession.calls)`` lists the methods of ``Calls``, not those of
+    a descriptor.
+    """
+
+    def __init__(self, resource: type[R]) -> None:
+        self._resource = resource
+        self._name = ""
+        self.__doc__ = resource.__doc__
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any] | None = None) -> type[R]: ...
+    @overload
+    def __get__(self, instance: BaseSession, owner: type[Any] | None = None) -> R: ...
+    def __get__(self, instance: BaseSession | None, owner: type[Any] | None = None) -> R | type[R]:
+        if instance is None:
+            return self._resource
+        group = self._resource(instance)
+        instance.__dict__[self._name] = group
+        return group
 
 
 class AsyncSession(BaseSession):
@@ -32,6 +64,17 @@ class AsyncSession(BaseSession):
     head of their queue.
     ``retry_unknown_outcomes=True`` retries a call-creating request even when it may have
     reached the server, with the same ``Idempotency-Key``: only for servers that honour it.
+    ``retry_budget`` (500 tokens; ``None``: none) keeps an outage from multiplying traffic: a
+    retry spends 5 (10 after a timeout), a success puts some back.
+
+    ``max_response_size`` caps a reply body (32 MiB, after decompression). ``pool_size`` and
+    ``keepalive_timeout`` size the connection pool; ``http_session`` sends through your own
+    ``aiohttp.ClientSession`` instead (never closed by us); ``proxy`` names a proxy, and
+    ``trust_env`` (default True) honours ``HTTP(S)_PROXY``/``NO_PROXY``. ``app_info`` is added
+    to the ``User-Agent``. ``hooks`` maps pipeline events (``request_sent``,
+    ``response_received``, ``retry_scheduled``, ``limiter_wait``, ``error``) to callables;
+    ``tracer_provider`` sends this session's OpenTelemetry spans to a provider of your own.
+    :meth:`with_options` gives a view with other defaults on the same pool.
 
     >>> async with AsyncSession(api_key="sk_...") as s:
     ...     call = await s.calls.start(agent_id="ag_123", to="+903121234567")
@@ -41,17 +84,11 @@ class AsyncSession(BaseSession):
     # The options are BaseSession's (one signature, one place); the resource groups are made
     # on first use and kept for the session's life.
 
-    @functools.cached_property
-    def calls(self) -> Calls:
-        """Start, read and list calls."""
-        return Calls(self)
+    calls: _ResourceGroup[Calls] = _ResourceGroup(Calls)
+    """Start, read and list calls: the methods of :class:`~calleague_async.resources.Calls`."""
 
-    @functools.cached_property
-    def agents(self) -> Agents:
-        """Read voice assistants."""
-        return Agents(self)
+    agents: _ResourceGroup[Agents] = _ResourceGroup(Agents)
+    """Read voice assistants: the methods of :class:`~calleague_async.resources.Agents`."""
 
-    @functools.cached_property
-    def webhooks(self) -> Webhooks:
-        """Register webhook endpoints."""
-        return Webhooks(self)
+    webhooks: _ResourceGroup[Webhooks] = _ResourceGroup(Webhooks)
+    """Register webhook endpoints: the methods of :class:`~calleague_async.resources.Webhooks`."""

@@ -6,7 +6,7 @@ when the failure proves the server did nothing (429, 503, a connection that neve
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from urllib.parse import urljoin, urlsplit
 
 import attrs
@@ -16,6 +16,7 @@ from calleague_async._routes import Route
 from calleague_async.errors import (
     APIConnectionError,
     APIError,
+    APITimeoutError,
     CalleagueError,
     InvalidResponseError,
     RateLimitError,
@@ -87,11 +88,37 @@ class RetryPolicy:
         """Whether ``error`` leaves open if a non-idempotent request took effect."""
         return _transient(error) and not _nothing_happened(error)
 
-    def wait(self, route: Route, error: CalleagueError, attempts: int) -> float | None:
-        """Seconds to wait before attempt ``attempts + 1``, or None to give up now."""
-        if attempts > self.max_retries or not self.should_retry(route, error):
+    def delays(self) -> Iterator[float]:
+        """The backoff before each retry of one request: 0.5, 1, 2, 4, 8, 8 ... seconds.
+
+        backoff's own exponential generator (the jitter is applied per wait, in :meth:`wait`).
+        """
+        gen: Iterator[float] = backoff.expo(base=2, factor=self.base, max_value=self.cap)
+        next(gen)  # backoff's generators yield None first, for their own .send()
+        return gen
+
+    def wait(
+        self,
+        route: Route,
+        error: CalleagueError,
+        attempts: int,
+        *,
+        max_retries: int | None = None,
+        delays: Iterator[float] | None = None,
+    ) -> float | None:
+        """Seconds to wait before attempt ``attempts + 1``, or None to give up now.
+
+        ``delays`` is the request's :meth:`delays` generator (one per request, advanced once
+        per retry); ``max_retries`` overrides the policy's for this request.
+        """
+        limit = self.max_retries if max_retries is None else max_retries
+        if attempts > limit or not self.should_retry(route, error):
             return None
-        delay = self.jitter(min(self.cap, self.base * 2 ** (attempts - 1)))
+        if delays is None:  # no generator kept: step a fresh one to this attempt
+            delays = self.delays()
+            for _ in range(attempts - 1):
+                next(delays)
+        delay = self.jitter(next(delays))
         retry_after = retry_after_of(error)
         if isinstance(error, ResponseTooLargeError) and attempts > 1:
             return None  # twice too large is the server's answer, not a hiccup
@@ -101,6 +128,39 @@ class RetryPolicy:
             # Retry-After is a floor; the jitter on top keeps queued callers from firing at once.
             delay = retry_after + delay
         return delay
+
+
+@attrs.define
+class RetryBudget:
+    """Retries a session may spend, so an outage cannot multiply its traffic (a token bucket).
+
+    As botocore's standard mode: the bucket holds ``capacity`` tokens; a retry spends ``cost``
+    (``timeout_cost`` after a timeout, which ties up a connection longest); a request that
+    succeeds first time puts ``refill`` back, one that succeeds after retries gives back what
+    its retries spent. An empty bucket means: raise the error, do not retry. With the
+    defaults, 200 reads failing at once cost at most 300 requests, not 600.
+    """
+
+    capacity: int = 500
+    cost: int = 5
+    timeout_cost: int = 10
+    refill: int = 1
+    tokens: int = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.tokens = self.capacity
+
+    def spend(self, error: CalleagueError) -> int:
+        """Take the cost of retrying after ``error``; 0 (nothing taken) when too few are left."""
+        cost = self.timeout_cost if isinstance(error, APITimeoutError) else self.cost
+        if cost > self.tokens:
+            return 0
+        self.tokens -= cost
+        return cost
+
+    def succeeded(self, spent: int) -> None:
+        """A request succeeded having spent ``spent`` on retries (0: first time)."""
+        self.tokens = min(self.capacity, self.tokens + (spent or self.refill))
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

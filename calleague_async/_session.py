@@ -6,22 +6,23 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 import math
 import os
 import platform
 import re
+import time
 import uuid
 import warnings
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlsplit
 
-import attrs
-
 from calleague_async import _validate
+from calleague_async._events import Events, Hook, RequestEvent
 from calleague_async._limits import (
     DEFAULT_MAX_WAIT,
     DEFAULT_RATE_LIMITS,
@@ -31,11 +32,26 @@ from calleague_async._limits import (
     parse_limits,
     scope_id,
 )
-from calleague_async._retry import MAX_RETRY_AFTER, REDIRECTS, RetryPolicy, redirect_target
+from calleague_async._options import NOT_GIVEN, NotGiven, RequestOptions
+from calleague_async._raw import CAPTURE as _CAPTURE
+from calleague_async._retry import (
+    MAX_RETRY_AFTER,
+    REDIRECTS,
+    RetryBudget,
+    RetryPolicy,
+    redirect_target,
+)
 from calleague_async._routes import Route, RouteTable, adhoc
-from calleague_async._transport import DEFAULT_MAX_RESPONSE_SIZE, Transport
+from calleague_async._transport import (
+    CLIENT_LIBRARY,
+    DEFAULT_KEEPALIVE_TIMEOUT,
+    DEFAULT_MAX_RESPONSE_SIZE,
+    DEFAULT_POOL_SIZE,
+    HTTPSession,
+    Transport,
+)
 from calleague_async._version import __version__
-from calleague_async._wire import Expect, Reply, decode
+from calleague_async._wire import REQUEST_ID_HEADERS, Expect, Reply, decode, header
 from calleague_async.errors import (
     APIConnectionError,
     CalleagueError,
@@ -52,14 +68,8 @@ log = logging.getLogger("calleague_async")
 DEFAULT_BASE_URL = "https://app.calleague.ai"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 2
-
-
-@attrs.frozen
-class RequestOptions:
-    """What one request runs with, resolved once from the session's defaults."""
-
-    timeout: float | None
-    max_retries: int
+DEFAULT_RETRY_BUDGET = 500
+"""Tokens in a session's retry budget (a retry spends 5, 10 after a timeout; see RetryBudget)."""
 
 
 def _printable_ascii(text: str, *, spaces: bool = False) -> bool:
@@ -144,17 +154,33 @@ _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP header name (RFC 
 _RESERVED_HEADERS = frozenset({"authorization", "content-length", "transfer-encoding"})
 
 
-def _resolve_headers(default_headers: Mapping[str, str] | None, key: str) -> dict[str, str]:
+def _resolve_headers(
+    default_headers: Mapping[str, str] | None, key: str, app_info: str | None = None
+) -> dict[str, str]:
     """The headers of every request: ours, the caller's (checked), then the key's."""
     if default_headers is not None and not isinstance(default_headers, Mapping):
         raise ConfigurationError(
             "default_headers must be a mapping of str to str "
             f"(got {type(default_headers).__name__})"
         )
-    headers = {
-        "User-Agent": f"calleague-async/{__version__} python/{platform.python_version()}",
-        "Accept": "application/json",
-    }
+    python = ".".join(platform.python_version_tuple()[:2])
+    agent = f"calleague-async/{__version__} python/{python} {CLIENT_LIBRARY}"
+    if app_info is not None:
+        # The caller's product token(s) go last, as in "acme-dialer/2.1"; a line break or a
+        # control character would inject a header.
+        if (
+            not isinstance(app_info, str)
+            or not app_info.strip()
+            or app_info != app_info.strip()
+            or not _printable_ascii(app_info, spaces=True)
+            or "\t" in app_info
+        ):
+            raise ConfigurationError(
+                "app_info must be printable ASCII like 'acme-dialer/2.1', without line breaks "
+                f"or control characters (got {app_info!r})"
+            )
+        agent += " " + app_info
+    headers = {"User-Agent": agent, "Accept": "application/json"}
     for name, value in (default_headers or {}).items():
         # Values are never shown: a custom header may well carry another credential.
         if not isinstance(name, str) or not _TOKEN.fullmatch(name):
@@ -232,6 +258,7 @@ class BaseSession:
     # What the session must never show; a class-level default, so it is there even while (or
     # after) __init__ raises.
     _secrets: tuple[str, ...] = ()
+    _is_view = False  # a with_options() view: shares the pool, owns nothing
 
     def __init__(
         self,
@@ -242,7 +269,12 @@ class BaseSession:
         max_retries: int = DEFAULT_MAX_RETRIES,
         paths: Mapping[str, str] | None = None,
         default_headers: Mapping[str, str] | None = None,
-        pool_size: int = 100,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        keepalive_timeout: float = DEFAULT_KEEPALIVE_TIMEOUT,
+        http_session: HTTPSession | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        app_info: str | None = None,
         allow_insecure_http: bool = False,
         rate_limits: Mapping[str, str] | None = DEFAULT_RATE_LIMITS,
         rate_limit_burst: int = 1,
@@ -251,12 +283,17 @@ class BaseSession:
         max_wait: float | None = DEFAULT_MAX_WAIT,
         retry_unknown_outcomes: bool = False,
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
+        hooks: Mapping[str, Hook | Sequence[Hook]] | None = None,
+        tracer_provider: Any = None,
+        retry_budget: int | None = DEFAULT_RETRY_BUDGET,
     ) -> None:
         key = _resolve_api_key(api_key)
         self._secrets = (key,)
-        self.base_url = _resolve_base_url(base_url, allow_insecure_http)
+        self.base_url: str = _resolve_base_url(base_url, allow_insecure_http)
         timeout = _seconds("timeout", timeout, zero=False, infinite=False)
         max_retries = _count("max_retries", max_retries, minimum=0)
+        if retry_budget is not None:
+            _count("retry_budget", retry_budget, minimum=0)
         max_wait = _seconds("max_wait", max_wait, zero=True, infinite=True)
         _count("rate_limit_burst", rate_limit_burst, minimum=1)
         _count("pool_size", pool_size, minimum=0)  # 0: no limit, as in aiohttp
@@ -266,8 +303,8 @@ class BaseSession:
             raise ConfigurationError(
                 f"rate_limit_scope must be a str of printable ASCII (got {rate_limit_scope!r})"
             )
-        headers = _resolve_headers(default_headers, key)
-        self._options = RequestOptions(timeout=timeout, max_retries=max_retries)
+        headers = _resolve_headers(default_headers, key, app_info)
+        self._options = RequestOptions(timeout=timeout, max_retries=max_retries, max_wait=max_wait)
         self._routes = RouteTable(_resolve_paths(paths))
         self._retry = RetryPolicy(
             max_retries=max_retries,
@@ -300,7 +337,19 @@ class BaseSession:
             base_url=self.base_url,
             headers=headers,
             pool_size=pool_size,
+            keepalive_timeout=keepalive_timeout,
             max_response_size=max_response_size,
+            proxy=proxy,
+            trust_env=trust_env,
+            http_session=http_session,
+        )
+        if self._transport.proxy_credentials:  # nor the proxy's password
+            self._secrets = (key, self._transport.proxy_credentials)
+        # tracer_provider: an OpenTelemetry TracerProvider (typed Any: the extra is optional).
+        self._events = Events(hooks, tracer_provider=tracer_provider)
+        # One retry budget for the session and its views: an outage cannot multiply traffic.
+        self._budget: RetryBudget | None = (
+            RetryBudget(capacity=retry_budget) if retry_budget is not None else None
         )
         # Injected so tests can assert waits without sleeping (STYLE habit 7).
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
@@ -325,7 +374,12 @@ class BaseSession:
         await self.close()
 
     async def close(self) -> None:
-        """Close the connection pool (and a Redis limiter store). Safe to call more than once."""
+        """Close the connection pool (and a Redis limiter store). Safe to call more than once.
+
+        On a :meth:`with_options` view this does nothing: the session it came from owns both.
+        """
+        if self._is_view:
+            return
         if not self._transport.closed and self._limiter is not None:
             await self._limiter.close()
         await self._transport.close()
@@ -336,6 +390,8 @@ class BaseSession:
         return self._transport.closed
 
     def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
+        if self._is_view:
+            return  # the session it came from owns the pool, and warns for it
         transport = getattr(self, "_transport", None)
         if transport is not None and transport.opened and not transport.closed:
             _warn(
@@ -345,6 +401,51 @@ class BaseSession:
             )
             transport.abandon()
 
+    def with_options(
+        self,
+        *,
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        max_wait: float | NotGiven | None = NOT_GIVEN,
+        headers: Mapping[str, str] | None = None,
+    ) -> Self:
+        """A view of this session with other defaults: same connection pool, same limiter.
+
+        Nothing new is opened, and closing a view closes nothing (the session it came from
+        owns the pool). ``headers`` are sent on top of the session's (never instead of the
+        credential). Options left out keep this session's value; ``timeout=None`` means none.
+
+        >>> patient = s.with_options(timeout=120, max_retries=5)
+        >>> call = await patient.calls.get("cl_8f2a")
+        """
+        try:
+            options = self._options.merge(
+                timeout=timeout, max_retries=max_retries, max_wait=max_wait, extra_headers=headers
+            )
+        except ValidationError as exc:
+            raise ConfigurationError(str(exc)) from None
+        view = copy.copy(self)
+        view._options = options
+        view._is_view = True
+        # Resource groups cached on the original send through it: a view makes its own.
+        for name, value in list(vars(view).items()):
+            if getattr(value, "_session", None) is self:
+                del view.__dict__[name]
+        return view
+
+    def _request_options(
+        self,
+        timeout: float | NotGiven | None,
+        extra_headers: Mapping[str, str] | None,
+        extra_query: Mapping[str, Any] | None,
+    ) -> RequestOptions:
+        """One call's options: the session's, with the call's overrides (checked)."""
+        if timeout is NOT_GIVEN and extra_headers is None and extra_query is None:
+            return self._options  # the usual call: nothing to resolve
+        return self._options.merge(
+            timeout=timeout, extra_headers=extra_headers, extra_query=extra_query
+        )
+
     async def request(
         self,
         method: str,
@@ -352,11 +453,16 @@ class BaseSession:
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
     ) -> Any:
         """Send any request to the API and return its decoded JSON (envelope removed).
 
-        The escape hatch for endpoints the SDK does not wrap yet. ``path`` is sent as given;
-        GET/PUT/DELETE are retried like any safe request, other methods only when provably safe.
+        The escape hatch for endpoints the SDK does not wrap yet, with the same limiter,
+        retries, error mapping and per-call options as every named method. ``path`` is sent as
+        given; GET/PUT/DELETE are retried like any safe request, other methods only when
+        provably safe.
 
         >>> body = await s.request("GET", "/api/core/voice/call/list", params={"page": 1})
         """
@@ -365,7 +471,8 @@ class BaseSession:
             _validate.json_value("json", json)
         if params is not None:
             _check_params(params)
-        return await self._send(route, params=params, json=json)
+        options = self._request_options(timeout, extra_headers, extra_query)
+        return await self._send(route, params=params, json=json, options=options)
 
     async def _send(
         self,
@@ -378,26 +485,55 @@ class BaseSession:
         options: RequestOptions | None = None,
         idempotency_key: str | None = None,
     ) -> Any:
+        """The pipeline: limiter, transport, decode, retry decision; events where observed."""
+        events = self._events
+        observed = events.enabled
+        capture = _CAPTURE.get()
+        span: Any = None
+        if observed:
+            span_cm = events.span(route.name, _template(route))
+            span = span_cm.__enter__()
+        attempts = 0
+        waited = 0.0
+        status: int | None = None
+        timed = observed or capture is not None
+        started = time.monotonic() if timed else 0.0
         try:
             opts = options or self._options
             path = self._routes.url_path(route, **(ids or {}))
             query = _query(params) if params else None
+            if opts.query:
+                query = {**(query or {}), **opts.query}
             body, headers = _body(json) if json is not None else (None, None)
+            if opts.headers:
+                headers = {**opts.headers, **(headers or {})}
             if route.method == "POST" and not route.idempotent:
                 # One key per logical request, the same on every retry of it.
                 key = idempotency_key or uuid.uuid4().hex
                 headers = {**(headers or {}), "Idempotency-Key": key}
             retry, limiter, transport = self._retry, self._limiter, self._transport
-            attempts = 0
+            budget = self._budget
+            spent = 0
+            delays: Iterator[float] | None = None
+            history: list[str] = []
             sent_at = 0.0
             ambiguous = False  # did any attempt fail after it may have reached the server?
-            debug = log.isEnabledFor(logging.DEBUG)
             while True:
                 attempts += 1
                 if limiter is not None:
                     try:
                         granted = limiter.try_now(route)
-                        sent_at = granted if granted is not None else await limiter.acquire(route)
+                        if granted is None:
+                            asked = time.monotonic()
+                            sent_at = await limiter.acquire(route, max_wait=opts.max_wait)
+                            if observed:
+                                held = time.monotonic() - asked
+                                waited += held
+                                await events.emit(
+                                    _event("limiter_wait", route, attempts, wait=held)
+                                )
+                        else:
+                            sent_at = granted
                     except CalleagueError:
                         raise
                     except Exception as exc:  # the store's own errors (Redis down) stop here
@@ -408,6 +544,9 @@ class BaseSession:
                             request_sent=False,
                         ) from exc
                 try:
+                    if observed:
+                        begun = time.monotonic()
+                        await events.emit(_event("request_sent", route, attempts))
                     # A request not safe to repeat rides a fresh connection (see Transport).
                     reply = await transport.send(
                         route.method,
@@ -420,8 +559,18 @@ class BaseSession:
                     )
                     if reply.status in REDIRECTS:
                         reply = await self._follow(route, path, reply, body, headers, opts)
-                    if debug:
-                        log.debug("%s %s -> %d", route.method, path, reply.status)
+                    status = reply.status
+                    if observed:
+                        await events.emit(
+                            _event(
+                                "response_received",
+                                route,
+                                attempts,
+                                status=status,
+                                elapsed=time.monotonic() - begun,
+                                request_id=_request_id(reply.headers),
+                            )
+                        )
                     if limiter is not None:
                         try:
                             pause = limiter.observe(route, reply.status, reply.headers)
@@ -431,41 +580,105 @@ class BaseSession:
                             log.warning(
                                 "calleague_async: rate limiter bookkeeping failed", exc_info=True
                             )
-                    return decode(reply, method=route.method, path=path, expect=expect)
+                    data = decode(reply, method=route.method, path=path, expect=expect)
+                    if budget is not None:
+                        budget.succeeded(spent)
+                    if capture is not None:
+                        capture.status, capture.headers = reply.status, reply.headers
+                        capture.request_id = _request_id(reply.headers)
+                        capture.attempts = attempts
+                        capture.elapsed = time.monotonic() - started
+                    return data
                 except CalleagueError as exc:
                     # Scrubbed before the limiter or the log sees it: both may quote it.
                     error = scrub_error(exc, self._secrets)
                 if limiter is not None:
                     await _feed_back(limiter, route, error, sent_at)
                 ambiguous = ambiguous or retry.outcome_unknown(error)
-                wait = retry.wait(route, error, attempts) if attempts <= opts.max_retries else None
+                wait = None
+                if attempts <= opts.max_retries:
+                    if delays is None:
+                        delays = retry.delays()
+                    wait = retry.wait(
+                        route, error, attempts, max_retries=opts.max_retries, delays=delays
+                    )
+                if wait is not None and budget is not None:
+                    cost = budget.spend(error)
+                    if cost:
+                        spent += cost
+                    else:
+                        log.info(
+                            "calleague_async: retry budget spent; not retrying %s %s after %s",
+                            route.method,
+                            route.path,
+                            type(error).__name__,
+                        )
+                        wait = None
                 if wait is None:
                     # Judged on every attempt, not the last: a 429 after a 500 proves nothing
                     # about the first attempt, which may have placed the call.
                     if route.creates_call and ambiguous:
-                        raise OutcomeUnknownError(
+                        unknown = OutcomeUnknownError(
                             method=route.method,
                             path=path,
                             request=json,
                             idempotency_key=(headers or {}).get("Idempotency-Key"),
                             cause=error,
-                        ) from error
+                        )
+                        _annotate(unknown, attempts, history)
+                        raise unknown from error
+                    _annotate(error, attempts, history)
                     raise error
-                log.info(
-                    "retrying %s %s in %.2fs after %s (attempt %d of %d)",
-                    route.method,
-                    path,
-                    wait,
-                    type(error).__name__,
-                    attempts + 1,
-                    opts.max_retries + 1,
-                )
+                history.append(_summary(error))
+                if observed:
+                    await events.emit(
+                        _event(
+                            "retry_scheduled",
+                            route,
+                            attempts,
+                            status=getattr(error, "status_code", None),
+                            elapsed=time.monotonic() - started,
+                            wait=wait,
+                            reason=_summary(error),
+                        )
+                    )
                 await self._sleep(wait)
         except CalleagueError as exc:
             # One place: whatever raised it (a reply, the limiter, a bad id), an error that
             # leaves the SDK never carries the key, even when a server echoed it.
             scrub_error(exc, self._secrets)
+            if observed:
+                observed = False
+                span.record(
+                    attempts=attempts,
+                    limiter_wait=waited,
+                    status=status,
+                    error=exc,
+                    request_id=exc.request_id,
+                )
+                span_cm.__exit__(type(exc), exc, exc.__traceback__)
+                await events.emit(
+                    _event(
+                        "error",
+                        route,
+                        attempts,
+                        status=getattr(exc, "status_code", None),
+                        elapsed=time.monotonic() - started,
+                        request_id=exc.request_id,
+                        error=exc,
+                    )
+                )
             raise
+        except BaseException as exc:  # not one of ours: cancellation, or a bug
+            if observed:
+                observed = False
+                span.record(attempts=attempts, limiter_wait=waited, status=status, error=exc)
+                span_cm.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        finally:
+            if observed:  # the call succeeded
+                span.record(attempts=attempts, limiter_wait=waited, status=status, error=None)
+                span_cm.__exit__(None, None, None)
 
     async def _follow(
         self,
@@ -501,6 +714,50 @@ class BaseSession:
             )
             url = target
         return reply
+
+
+def _template(route: Route) -> str:
+    """The route as events, logs and spans show it: its template, never a filled path.
+
+    An ad-hoc path (``s.request``) is the caller's literal path, which may hold ids or a phone
+    number, so it is shown as ``"GET (ad hoc)"``.
+    """
+    return f"{route.method} (ad hoc)" if route.name == "request" else route.key
+
+
+def _event(name: str, route: Route, attempt: int, **fields: Any) -> RequestEvent:
+    return RequestEvent(
+        event=name,
+        operation=route.name,
+        method=route.method,
+        route=_template(route),
+        attempt=attempt,
+        **fields,
+    )
+
+
+def _request_id(headers: Mapping[str, str]) -> str | None:
+    return next((v for h in REQUEST_ID_HEADERS if (v := header(headers, h))), None)
+
+
+def _summary(error: CalleagueError) -> str:
+    """What one attempt got, in a few words: ``"502 Bad Gateway"``, ``"APITimeoutError"``."""
+    status = getattr(error, "status_code", None)
+    if status is not None:
+        return f"{status} {type(error).__name__}"
+    return type(error).__name__
+
+
+def _annotate(error: CalleagueError, attempts: int, history: list[str]) -> None:
+    """Say on the final error how the request went: attempts, request id, earlier attempts."""
+    error.attempts = attempts
+    cause = error.cause if isinstance(error, OutcomeUnknownError) else error
+    error.request_id = getattr(cause, "request_id", None) or error.request_id
+    if history:
+        error.history = tuple(history)
+        if len(error.args) == 1 and isinstance(error.args[0], str):
+            earlier = ", ".join(history)
+            error.args = (f"{error.args[0]} (attempt {attempts}; earlier attempts: {earlier})",)
 
 
 async def _feed_back(limiter: Limiter, route: Route, error: CalleagueError, sent_at: float) -> None:

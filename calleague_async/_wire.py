@@ -60,7 +60,7 @@ _STATUS_ERRORS: dict[int, type[errors.APIError]] = {
     422: errors.UnprocessableEntityError,
     429: errors.RateLimitError,
 }
-_REQUEST_ID_HEADERS = ("X-Request-Id", "Request-Id", "X-Amzn-RequestId", "X-Correlation-Id")
+REQUEST_ID_HEADERS = ("X-Request-Id", "Request-Id", "X-Amzn-RequestId", "X-Correlation-Id")
 _SNIPPET = 200
 # An error keeps its parsed body only up to this nesting; deeper, it keeps the text. Errors are
 # printed, pickled and scrubbed recursively, and must never fail at that.
@@ -201,7 +201,7 @@ def error_from_response(
             request_id = str(rid)
     if request_id is None:
         request_id = next(
-            (v for h in _REQUEST_ID_HEADERS if (v := header(headers, h)) is not None), None
+            (v for h in REQUEST_ID_HEADERS if (v := header(headers, h)) is not None), None
         )
     common: dict[str, Any] = {
         "status_code": status,
@@ -225,7 +225,7 @@ def _invalid(reply: Reply, method: str, path: str, what: str) -> errors.InvalidR
         status_code=reply.status,
         body=_text(reply.body),
         headers=reply.headers,
-        request_id=next((v for h in _REQUEST_ID_HEADERS if (v := header(reply.headers, h))), None),
+        request_id=next((v for h in REQUEST_ID_HEADERS if (v := header(reply.headers, h))), None),
         method=method,
         path=path,
     )

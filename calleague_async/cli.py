@@ -15,22 +15,28 @@ import json
 import os
 import sys
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import attrs
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
+try:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.table import Table
+except ImportError as _missing:  # the SDK installs without rich; only this command needs it
+    print(
+        "error: the calleague command needs the [cli] extra: "
+        f"pip install 'calleague-async[cli]' ({_missing})",
+        file=sys.stderr,
+    )
+    raise SystemExit(2) from None
 
 import calleague_async as ca
 from calleague_async._limits import DEFAULT_RATE_LIMITS
@@ -158,21 +164,10 @@ def _err(message: str) -> None:
     _console.print(message, markup=False)
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _record(model: Any) -> dict[str, Any]:
-    fields = attrs.asdict(model, recurse=False)
-    extra = fields.pop("extra", {})
-    fields.pop("secret", None)
-    return {k: _plain(v) for k, v in {**fields, **extra}.items()}
+def _record(model: ca.Call | ca.Agent) -> dict[str, Any]:
+    # One convention for every command: records as the API sends them (its names, unknown
+    # fields kept), exactly the form `calls export` writes, and camelCase for our own keys.
+    return model.to_dict(wire=True)
 
 
 def _cell(value: Any) -> str:
@@ -267,7 +262,7 @@ async def _calls_export(args: argparse.Namespace, s: ca.AsyncSession) -> int:
         "path": str(result.path),
         "written": result.written,
         "total": result.total,
-        "resumed_from": result.resumed_from,
+        "resumedFrom": result.resumed_from,
         "seconds": round(result.seconds, 2),
     }
     if args.json:

@@ -47,7 +47,15 @@ class CalleagueError(Exception):
 
     Every one pickles (multiprocessing, Celery, pytest-xdist) with its type, message and
     attributes, whatever its ``__init__`` takes.
+
+    An error a request ended with also says how it went: ``attempts`` (requests sent, retries
+    included; 0 when nothing was sent), ``request_id`` (the server's id of the last reply, when
+    it sent one) and ``history`` (what each earlier attempt got, e.g. ``"502 Bad Gateway"``).
     """
+
+    attempts: int = 0
+    request_id: str | None = None
+    history: tuple[str, ...] = ()
 
     def __reduce__(self) -> tuple[Any, ...]:
         # BaseException pickles as ``type(*args)``, which keyword-only __init__s refuse.
@@ -58,7 +66,11 @@ class CalleagueError(Exception):
 
 
 class ConfigurationError(CalleagueError):
-    """The session cannot be built as asked: no API key, an unsafe base URL, a bad path."""
+    """The session cannot be built or used as asked.
+
+    No API key, an unsafe base URL, a bad path or option; or a session used from another event
+    loop than the one it opened on (make one session per loop).
+    """
 
 
 class ValidationError(CalleagueError, ValueError):
@@ -106,7 +118,7 @@ class APIError(CalleagueError):
         status_code: int,
         code: str | int | None = None,
         request_id: str | None = None,
-        body: Any = None,
+        body: object = None,
         headers: Mapping[str, str] | None = None,
         method: str = "",
         path: str = "",
@@ -118,7 +130,7 @@ class APIError(CalleagueError):
         self.status_code = status_code
         self.code = code
         self.request_id = request_id
-        self.body = body
+        self.body: object = body
         self.headers: Mapping[str, str] = _copy_headers(headers)
         self.method = method
         self.path = path

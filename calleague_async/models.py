@@ -1,4 +1,4 @@
-"""Typed, frozen models of what the API returns.
+"""Typed, frozen models of what the API returns, and their way back to JSON (``to_dict``).
 
 Field names are snake_case; each field's ``metadata["wire"]`` lists the JSON names it is read from.
 Fields the SDK does not know are kept in ``extra``; every field but the id may be ``None``.
@@ -7,7 +7,7 @@ Fields the SDK does not know are kept in ``extra``; every field but the id may b
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -17,6 +17,82 @@ __all__ = ["Agent", "Call", "CallStatus", "Page", "Webhook"]
 
 def _wire(*names: str) -> dict[str, tuple[str, ...]]:
     return {"wire": names}
+
+
+_UTC = timedelta(0)
+
+
+def _iso(value: datetime) -> str:
+    """ISO 8601 the way the API writes it (JavaScript's ``toISOString``): milliseconds, ``Z``.
+
+    Finer precision is kept when the value has it; an offset other than UTC is kept as received.
+    """
+    text = value.isoformat(timespec="milliseconds" if value.microsecond % 1000 == 0 else "auto")
+    return text[:-6] + "Z" if value.utcoffset() == _UTC else text
+
+
+def _json(value: Any) -> Any:
+    """A field's value as JSON: datetimes as ISO strings, enums as their values, containers copied.
+
+    Values kept raw (a field of the wrong type) came from JSON and are returned as they are.
+    """
+    if isinstance(value, datetime):
+        return _iso(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, list):
+        return list(value)
+    return value
+
+
+_NAMES: dict[type[Any], tuple[tuple[str, str], ...]] = {}
+
+
+def _names(cls: type[Any]) -> tuple[tuple[str, str], ...]:
+    """``(field, wire name)`` of each field but ``extra``; the wire name is the first listed."""
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple(
+            (f.name, (*f.metadata.get("wire", ()), f.name)[0])
+            for f in attrs.fields(cls)
+            if f.name != "extra"
+        )
+    return names
+
+
+class _Model:
+    """What every record model shares: :meth:`to_dict`."""
+
+    __slots__ = ()
+
+    def to_dict(self, *, wire: bool = False) -> dict[str, Any]:
+        """The model as a JSON-ready ``dict``: ``json.dumps(model.to_dict())`` just works.
+
+        Every field is there, ``None`` ones included (as ``null``); datetimes are ISO 8601
+        strings (UTC written ``Z``, ``"2025-11-24T10:22:48.000Z"``), statuses plain strings.
+        By default keys are the snake_case field names and the fields this SDK does not know
+        sit under ``"extra"`` with their wire names. ``wire=True`` gives the API's own names
+        (``callId``, ``createdAt``) with the unknown fields back at the top level: the record
+        as the API sends it, which decodes back to an equal model. ``Webhook.secret`` is
+        included (it is yours to store); it is only ever left out of ``repr()``.
+
+        >>> Call(call_id="cl_1", extra={"cost": 3}).to_dict()["extra"]
+        {'cost': 3}
+        >>> Call(call_id="cl_1", extra={"cost": 3}).to_dict(wire=True)["cost"]
+        3
+        """
+        names = _names(type(self))
+        extra: dict[str, Any] = getattr(self, "extra", {})
+        if not wire:
+            record = {name: _json(getattr(self, name)) for name, _ in names}
+            record["extra"] = dict(extra)
+            return record
+        record = {key: _json(getattr(self, name)) for name, key in names}
+        for key, value in extra.items():
+            record.setdefault(key, value)  # a field's own value wins over a stray duplicate
+        return record
 
 
 class CallStatus(enum.StrEnum):
@@ -35,7 +111,7 @@ class CallStatus(enum.StrEnum):
 
 
 @attrs.frozen(kw_only=True)
-class Call:
+class Call(_Model):
     """One call: what ``calls.start``, ``calls.get`` and ``calls.list`` give.
 
     >>> call = Call(call_id="cl_8f2a", status=CallStatus.RINGING)
@@ -61,7 +137,7 @@ class Call:
 
 
 @attrs.frozen(kw_only=True)
-class Agent:
+class Agent(_Model):
     """A voice assistant: what ``agents.list`` and ``agents.get`` give."""
 
     agent_id: str = attrs.field(metadata=_wire("agentId", "id"))
@@ -71,7 +147,7 @@ class Agent:
 
 
 @attrs.frozen(kw_only=True)
-class Webhook:
+class Webhook(_Model):
     """A registered webhook endpoint: what ``webhooks.create`` gives.
 
     ``secret`` (the signing secret, when the server returns one) is left out of ``repr``.

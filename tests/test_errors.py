@@ -226,6 +226,7 @@ def test_scrub_removes_the_key_from_everything_in_place() -> None:
     assert isinstance(cause, ca.AuthenticationError)
     assert cause.message == "Invalid API key ***"
     assert cause.headers["x-echo"] == "Bearer ***"  # still case-insensitive
+    assert isinstance(cause.body, dict)  # body is `object`: the JSON is narrowed by the reader
     assert cause.body["echo"] == {"headers": [["Authorization", "Bearer ***"]], "***": "***"}
     assert error.request["metadata"] == {"k": ("***",)}
     assert error.__cause__ is cause
@@ -295,6 +296,7 @@ async def test_a_server_echoing_the_key_never_puts_it_in_an_error(
         logging.getLogger("calleague_async").error("failed", exc_info=error)
     auth = got.value
     assert auth.message == "Invalid API key ***"
+    assert isinstance(auth.body, dict)
     assert auth.body["error"] == {"received": {"authorization": "Bearer ***"}}
     assert auth.headers["x-echo"] == "Bearer ***"
     assert auth.request_id == "req_echo"

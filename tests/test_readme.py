@@ -14,7 +14,10 @@ import calleague_async as ca
 from calleague_async.testing import SandboxServer
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+_MATCHES = list(re.finditer(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL))
+BLOCKS = [m[1] for m in _MATCHES]
+FIRST_LINES = [m.string.count("\n", 0, m.start(1)) + 1 for m in _MATCHES]
+"""The README line each block's code starts on (tests/test_typing.py reports by it)."""
 
 
 def test_readme_has_examples() -> None:

@@ -34,6 +34,7 @@ from calleague_async._limits._rate import (
     rate_hint,
 )
 from calleague_async._limits._store import BucketSpec, MemoryStore, Store
+from calleague_async._options import NOT_GIVEN, NotGiven
 from calleague_async._routes import ROUTES, Route, RouteTable
 from calleague_async.errors import ConfigurationError, LimiterTimeoutError
 
@@ -350,14 +351,14 @@ class Limiter:
         meter.tick(now)
         return now
 
-    def _bound(self) -> tuple[float | None, bool]:
+    def _bound(self, max_wait: float | None) -> tuple[float | None, bool]:
         """The longest this request may wait, and whether it queues by design (a batch)."""
         batch = _BATCH.get()
         if batch is None:
-            return self._max_wait, False
-        if batch[0] is None or self._max_wait is None:
+            return max_wait, False
+        if batch[0] is None or max_wait is None:
             return None, True
-        return max(batch[0], self._max_wait), True
+        return max(batch[0], max_wait), True
 
     def _head_wait(self, plan: tuple[str, ...], specs: Sequence[BucketSpec], now: float) -> float:
         """What the limiter knows the first request in line would wait now."""
@@ -367,11 +368,14 @@ class Limiter:
         # Another store (Redis): only the pauses this process knows of, without a round trip.
         return max(0.0, *(self._learn.pauses.get(b, now) - now for b in plan))
 
-    async def acquire(self, route: Route) -> float:
+    async def acquire(
+        self, route: Route, *, max_wait: float | NotGiven | None = NOT_GIVEN
+    ) -> float:
         """Wait for a token for ``route``; return the clock time it was granted.
 
         Raises :class:`LimiterTimeoutError` at once, before sleeping, when the wait is known to
-        exceed the bound (``max_wait``; see :func:`queueing` for batches).
+        exceed the bound (``max_wait``, by default the limiter's; see :func:`queueing` for
+        batches).
         """
         granted = self.try_now(route)  # nobody queued: no lock, no waiting
         if granted is not None:
@@ -380,7 +384,7 @@ class Limiter:
         if not plan:  # its learned pace just ran out (try_now found it recovered)
             return self._clock()
         lane = self._lane(plan)
-        bound, queued = self._bound()
+        bound, queued = self._bound(self._max_wait if max_wait is NOT_GIVEN else max_wait)
         now = self._clock()
         if bound is not None:
             # Fail fast: the pause in force plus the queue ahead would take longer than the

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from calleague_async import _validate
 from calleague_async._convert import structure_many
 from calleague_async._limits import queueing
+from calleague_async._options import NotGiven, RequestOptions
 from calleague_async._pagination import AsyncPager, ListCursor
 from calleague_async._session import BaseSession
 from calleague_async._wire import ListPayload
@@ -24,6 +25,15 @@ class Resource:
     def __init__(self, session: BaseSession) -> None:
         self._session = session
 
+    def _options(
+        self,
+        timeout: float | NotGiven | None,
+        extra_headers: Mapping[str, str] | None,
+        extra_query: Mapping[str, Any] | None,
+    ) -> RequestOptions:
+        """One call's resolved options (checked): the session's, with the call's overrides."""
+        return self._session._request_options(timeout, extra_headers, extra_query)
+
     def _pager(
         self,
         route_name: str,
@@ -36,6 +46,7 @@ class Resource:
         max_items: int | None,
         concurrency: int = 1,
         cursor: ListCursor | None = None,
+        options: RequestOptions | None = None,
     ) -> AsyncPager[T]:
         """A pager over a ``page``/``pageSize`` list route; arguments are checked here, eagerly."""
         _validate.positive_int("page_size", page_size, maximum=_validate.MAX_PAGE_SIZE)
@@ -55,7 +66,10 @@ class Resource:
             # A listing queues behind the rate limit by design, like a batch (see queueing()).
             with queueing():
                 payload: ListPayload = await session._send(
-                    route, params={**query, "page": page, "pageSize": size}, expect="list"
+                    route,
+                    params={**query, "page": page, "pageSize": size},
+                    expect="list",
+                    options=options,
                 )
             return payload
 
@@ -73,3 +87,10 @@ class Resource:
             cursor=cursor,
             filters=query,
         )
+
+
+def with_extra_body(body: dict[str, Any], extra_body: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``body`` with the caller's ``extra_body`` fields on top (checked to be JSON)."""
+    if extra_body is None:
+        return body
+    return {**body, **_validate.json_object("extra_body", extra_body)}

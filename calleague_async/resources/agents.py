@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from calleague_async._convert import structure
+from calleague_async._options import NOT_GIVEN, NotGiven
 from calleague_async._pagination import AsyncPager
+from calleague_async._raw import RawResponse, raw
 from calleague_async.models import Agent
 from calleague_async.resources._base import DEFAULT_PAGE_SIZE, Resource
 
@@ -17,15 +20,27 @@ def _agent_id(record: dict[str, Any]) -> Any:
 class Agents(Resource):
     """Operations on voice assistants (agents)."""
 
-    async def get(self, agent_id: str) -> Agent:
+    async def get(
+        self,
+        agent_id: str,
+        *,
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+    ) -> Agent:
         """Read one assistant.
+
+        ``timeout``, ``extra_headers`` and ``extra_query`` apply to this call only.
 
         >>> agent = await s.agents.get("ag_123")
         >>> agent.name
         'Support Assistant'
         """
+        options = self._options(timeout, extra_headers, extra_query)
         route = self._session._routes["agents.get"]
-        data = await self._session._send(route, ids={"agent_id": agent_id}, expect="object")
+        data = await self._session._send(
+            route, ids={"agent_id": agent_id}, expect="object", options=options
+        )
         return structure(data, Agent)
 
     def list(
@@ -34,11 +49,15 @@ class Agents(Resource):
         page_size: int = DEFAULT_PAGE_SIZE,
         start_page: int = 1,
         max_items: int | None = None,
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
     ) -> AsyncPager[Agent]:
         """Your assistants, across pages: use with ``async for``.
 
         The docs promise "a JSON list" without a shape: ``{total, list}``, the envelope and a
-        bare array are all read.
+        bare array are all read. ``timeout``, ``extra_headers`` and ``extra_query`` apply to
+        each page's request.
 
         >>> async for agent in s.agents.list():
         ...     print(agent.agent_id, agent.name)
@@ -51,4 +70,33 @@ class Agents(Resource):
             page_size=page_size,
             start_page=start_page,
             max_items=max_items,
+            options=self._options(timeout, extra_headers, extra_query),
+        )
+
+    @property
+    def with_raw_response(self) -> AgentsWithRawResponse:
+        """These methods returning a :class:`~calleague_async.RawResponse` around the model."""
+        return AgentsWithRawResponse(self)
+
+
+class AgentsWithRawResponse:
+    """``s.agents`` whose awaitable methods return a :class:`~calleague_async.RawResponse`."""
+
+    def __init__(self, agents: Agents) -> None:
+        self._agents = agents
+
+    async def get(
+        self,
+        agent_id: str,
+        *,
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+    ) -> RawResponse[Agent]:
+        """:meth:`Agents.get`, with the reply's status, headers, request id and attempts."""
+        return await raw(self._agents.get)(
+            agent_id,
+            timeout=timeout,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
         )

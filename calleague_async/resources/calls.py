@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Mapping
-from typing import Any
+from typing import Any, Literal, Required, TypedDict, overload
 
 import attrs
 
 from calleague_async import _validate
 from calleague_async._convert import structure
 from calleague_async._limits import BATCH_MAX_WAIT, queueing
+from calleague_async._options import NOT_GIVEN, NotGiven
 from calleague_async._pagination import AsyncPager, ListCursor
+from calleague_async._raw import RawResponse, raw
 from calleague_async.errors import CalleagueError, OutcomeUnknownError, ValidationError
 from calleague_async.models import Call, CallStatus
-from calleague_async.resources._base import DEFAULT_PAGE_SIZE, Resource
+from calleague_async.resources._base import DEFAULT_PAGE_SIZE, Resource, with_extra_body
 
 
 @attrs.frozen(kw_only=True)
@@ -30,18 +32,64 @@ class CallRequest:
     idempotency_key: str | None = None
 
 
-@attrs.frozen(kw_only=True)
-class StartResult:
-    """The outcome of one :class:`CallRequest`: ``call`` when placed, else ``error``.
+class CallRequestDict(TypedDict, total=False):
+    """A :class:`CallRequest` as a ``dict``, which :meth:`Calls.start_many` takes too.
 
-    ``error`` is an :class:`~calleague_async.errors.OutcomeUnknownError` when the call may or
-    may not have been placed; check before placing it again.
+    Annotate a list of leads with it and a misspelt key fails the type check, not the batch::
+
+        leads: list[ca.CallRequestDict] = [{"agent_id": "ag_123", "to": "+905551230001"}]
     """
 
+    agent_id: Required[str]
+    to: Required[str]
+    metadata: dict[str, Any] | None
+    idempotency_key: str | None
+
+
+class StartResult:
+    """The outcome of one request of :meth:`Calls.start_many`: placed, or failed.
+
+    It is a :class:`StartPlaced` or a :class:`StartFailed`: ``start_many`` yields
+    ``StartPlaced | StartFailed``, a union type checkers narrow. ``if result.ok:`` makes
+    ``result.call`` a :class:`~calleague_async.models.Call` under mypy; ``result.call is not
+    None``, ``isinstance(result, StartPlaced)`` and ``match`` do it under every checker
+    (pyright does not narrow on a bare ``result.ok``). On a :class:`StartFailed`, ``error``
+    says why; an :class:`~calleague_async.errors.OutcomeUnknownError` (``outcome_unknown``)
+    means the call may or may not have been placed: check before placing it again.
+
+    ``StartResult(index=..., request=..., call=...)`` builds a :class:`StartPlaced` and
+    ``StartResult(index=..., request=..., error=...)`` a :class:`StartFailed`, e.g. for a
+    fake ``start_many`` in your tests.
+    """
+
+    __slots__ = ()
+
     index: int
+    """The request's position in the batch, from 0."""
     request: CallRequest
-    call: Call | None = None
-    error: CalleagueError | None = None
+    """The request, as a :class:`CallRequest` (dicts are converted)."""
+    call: Call | None
+    """The placed call (a :class:`StartPlaced`), else ``None``."""
+    error: CalleagueError | None
+    """Why the call was not placed (a :class:`StartFailed`), else ``None``."""
+
+    @overload
+    def __new__(
+        cls, *, index: int, request: CallRequest, call: Call, error: None = None
+    ) -> StartPlaced: ...
+    @overload
+    def __new__(
+        cls, *, index: int, request: CallRequest, call: None = None, error: CalleagueError
+    ) -> StartFailed: ...
+    def __new__(cls, *args: Any, **kwargs: Any) -> StartResult:
+        """Build the kind of result the arguments describe."""
+        if cls is not StartResult:  # a subclass, or unpickling and copying (no arguments)
+            return super().__new__(cls)
+        placed = kwargs.get("call") is not None
+        if placed == (kwargs.get("error") is not None):
+            raise TypeError("StartResult() takes one of call= (placed) and error= (not placed)")
+        kind: type[StartResult] = StartPlaced if placed else StartFailed
+        return object.__new__(kind)
 
     @property
     def ok(self) -> bool:
@@ -52,6 +100,47 @@ class StartResult:
     def outcome_unknown(self) -> bool:
         """Whether the call may have been placed although no reply said so."""
         return isinstance(self.error, OutcomeUnknownError)
+
+
+@attrs.frozen(kw_only=True)
+class StartPlaced(StartResult):
+    """A call :meth:`Calls.start_many` placed: ``ok`` is True and ``call`` is the new call."""
+
+    # Narrower than the base's: frozen fields are read-only, so covariant (pyright reads the
+    # base's plain annotations as mutable).
+    index: int
+    request: CallRequest
+    call: Call  # pyright: ignore[reportIncompatibleVariableOverride]
+    error: None = attrs.field(default=None, repr=False)  # pyright: ignore[reportIncompatibleVariableOverride]
+
+    @property
+    def ok(self) -> Literal[True]:
+        """True: the call was placed."""
+        return True
+
+    @property
+    def outcome_unknown(self) -> Literal[False]:
+        """False: the reply said the call was placed."""
+        return False
+
+
+@attrs.frozen(kw_only=True)
+class StartFailed(StartResult):
+    """A request :meth:`Calls.start_many` did not place: ``ok`` is False and ``error`` says why.
+
+    ``outcome_unknown`` is True when ``error`` is an
+    :class:`~calleague_async.errors.OutcomeUnknownError`: the call may have been placed.
+    """
+
+    index: int
+    request: CallRequest
+    error: CalleagueError  # pyright: ignore[reportIncompatibleVariableOverride]
+    call: None = attrs.field(default=None, repr=False)  # pyright: ignore[reportIncompatibleVariableOverride]
+
+    @property
+    def ok(self) -> Literal[False]:
+        """False: no reply said the call was placed."""
+        return False
 
 
 def _as_request(item: CallRequest | Mapping[str, Any]) -> CallRequest:
@@ -82,6 +171,10 @@ class Calls(Resource):
         to: str,
         metadata: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Call:
         """Start an outbound call: ``agent_id``'s assistant dials ``to`` (E.164).
 
@@ -90,6 +183,10 @@ class Calls(Resource):
         when a failure leaves that open (a 500, a timeout, a dropped connection) it raises
         :class:`~calleague_async.errors.OutcomeUnknownError` instead of dialing twice. Every
         attempt carries one ``Idempotency-Key`` (``idempotency_key``, or a fresh one).
+
+        ``timeout``, ``extra_headers`` and ``extra_query`` apply to this call only (``timeout``
+        left out: the session's; ``None``: no timeout); ``extra_body`` adds fields
+        the SDK does not know to the request body.
 
         >>> call = await s.calls.start(agent_id="ag_123", to="+903121234567",
         ...                            metadata={"orderId": "A-1042"})
@@ -104,23 +201,29 @@ class Calls(Resource):
             body["metadata"] = _validate.json_object("metadata", metadata)
         if idempotency_key is not None:
             _validate.identifier("idempotency_key", idempotency_key)
+        body = with_extra_body(body, extra_body)
+        options = self._options(timeout, extra_headers, extra_query)
         route = self._session._routes["calls.start"]
         data = await self._session._send(
-            route, json=body, expect="object", idempotency_key=idempotency_key
+            route, json=body, expect="object", idempotency_key=idempotency_key, options=options
         )
         return structure(data, Call)
 
     async def start_many(
         self,
-        requests: Iterable[CallRequest | Mapping[str, Any]]
-        | AsyncIterable[CallRequest | Mapping[str, Any]],
+        requests: Iterable[CallRequest | CallRequestDict | Mapping[str, Any]]
+        | AsyncIterable[CallRequest | CallRequestDict | Mapping[str, Any]],
         *,
         concurrency: int = 32,
         max_wait: float | None = BATCH_MAX_WAIT,
-    ) -> AsyncGenerator[StartResult, None]:
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> AsyncGenerator[StartPlaced | StartFailed, None]:
         """Place many calls, ``concurrency`` at a time, yielding each result as it completes.
 
-        One request's failure never stops the batch: its :class:`StartResult` carries the
+        One request's failure never stops the batch: its :class:`StartFailed` carries the
         error. Each request is attempted once unless a retry is provably safe, and the rate
         limiter paces the whole batch. Requests are read lazily, so a huge (async) iterable of
         leads costs memory only for those in flight. Closing the iterator cancels the calls
@@ -144,8 +247,18 @@ class Calls(Resource):
             not isinstance(max_wait, int | float) or isinstance(max_wait, bool) or not max_wait >= 0
         ):
             raise ValidationError("max_wait", f"must be a number >= 0 or None (got {max_wait!r})")
+        # Checked once, up front: a bad option is the caller's mistake, not every row's.
+        self._options(timeout, extra_headers, extra_query)
+        if extra_body is not None:
+            _validate.json_object("extra_body", extra_body)
+        each = {
+            "timeout": timeout,
+            "extra_headers": extra_headers,
+            "extra_query": extra_query,
+            "extra_body": extra_body,
+        }
         source = _numbered(requests)
-        pending: set[asyncio.Task[StartResult]] = set()
+        pending: set[asyncio.Task[StartPlaced | StartFailed]] = set()
         exhausted = False
         try:
             while True:
@@ -156,7 +269,7 @@ class Calls(Resource):
                     else:
                         # The task copies this context: its requests queue as a batch.
                         with queueing(max_wait):
-                            pending.add(asyncio.ensure_future(self._start_one(*item)))
+                            pending.add(asyncio.ensure_future(self._start_one(*item, each)))
                 if not pending:
                     return
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
@@ -168,7 +281,9 @@ class Calls(Resource):
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
 
-    async def _start_one(self, index: int, item: CallRequest | Mapping[str, Any]) -> StartResult:
+    async def _start_one(
+        self, index: int, item: CallRequest | Mapping[str, Any], each: dict[str, Any]
+    ) -> StartPlaced | StartFailed:
         request = CallRequest(agent_id="", to="")
         try:
             request = _as_request(item)
@@ -181,20 +296,21 @@ class Calls(Resource):
             if request.idempotency_key is not None:
                 _validate.identifier("idempotency_key", request.idempotency_key)
         except ValidationError as exc:
-            return StartResult(index=index, request=request, error=exc)
+            return StartFailed(index=index, request=request, error=exc)
         except Exception as exc:  # a check's own failure: still nothing was sent
             refused = ValidationError("requests", f"{type(exc).__name__}: {exc}")
             refused.__cause__ = exc
-            return StartResult(index=index, request=request, error=refused)
+            return StartFailed(index=index, request=request, error=refused)
         try:
             call = await self.start(
                 agent_id=request.agent_id,
                 to=request.to,
                 metadata=request.metadata,
                 idempotency_key=request.idempotency_key,
+                **each,
             )
         except CalleagueError as exc:
-            return StartResult(index=index, request=request, error=exc)
+            return StartFailed(index=index, request=request, error=exc)
         except Exception as exc:
             # Not one of ours (a bug, or a library's error): the request may have been sent.
             unknown = OutcomeUnknownError(
@@ -205,18 +321,28 @@ class Calls(Resource):
                 cause=CalleagueError(f"{type(exc).__name__}: {exc}"),
             )
             unknown.__cause__ = exc
-            return StartResult(index=index, request=request, error=unknown)
-        return StartResult(index=index, request=request, call=call)
+            return StartFailed(index=index, request=request, error=unknown)
+        return StartPlaced(index=index, request=request, call=call)
 
-    async def get(self, call_id: str) -> Call:
+    async def get(
+        self,
+        call_id: str,
+        *,
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+    ) -> Call:
         """Read one call's detail and outcome.
 
         >>> call = await s.calls.get("cl_8f2a")
         >>> call.duration_sec, call.ended_reason
         (84, 'completed')
         """
+        options = self._options(timeout, extra_headers, extra_query)
         route = self._session._routes["calls.get"]
-        data = await self._session._send(route, ids={"call_id": call_id}, expect="object")
+        data = await self._session._send(
+            route, ids={"call_id": call_id}, expect="object", options=options
+        )
         return structure(data, Call)
 
     def list(
@@ -229,6 +355,9 @@ class Calls(Resource):
         max_items: int | None = None,
         concurrency: int = 1,
         cursor: ListCursor | None = None,
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
     ) -> AsyncPager[Call]:
         """Calls, newest first, across pages: use with ``async for``.
 
@@ -255,6 +384,63 @@ class Calls(Resource):
             max_items=max_items,
             concurrency=concurrency,
             cursor=cursor,
+            options=self._options(timeout, extra_headers, extra_query),
+        )
+
+    @property
+    def with_raw_response(self) -> CallsWithRawResponse:
+        """These methods returning a :class:`~calleague_async.RawResponse` around the model.
+
+        >>> raw = await s.calls.with_raw_response.get("cl_8f2a")
+        >>> raw.status, raw.request_id, raw.attempts, raw.parse().call_id
+        """
+        return CallsWithRawResponse(self)
+
+
+class CallsWithRawResponse:
+    """``s.calls`` whose awaitable methods return a :class:`~calleague_async.RawResponse`."""
+
+    def __init__(self, calls: Calls) -> None:
+        self._calls = calls
+
+    async def start(
+        self,
+        *,
+        agent_id: str,
+        to: str,
+        metadata: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> RawResponse[Call]:
+        """:meth:`Calls.start`, with the reply's status, headers, request id and attempts."""
+        return await raw(self._calls.start)(
+            agent_id=agent_id,
+            to=to,
+            metadata=metadata,
+            idempotency_key=idempotency_key,
+            timeout=timeout,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
+        )
+
+    async def get(
+        self,
+        call_id: str,
+        *,
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+    ) -> RawResponse[Call]:
+        """:meth:`Calls.get`, with the reply's status, headers, request id and attempts."""
+        return await raw(self._calls.get)(
+            call_id,
+            timeout=timeout,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
         )
 
 

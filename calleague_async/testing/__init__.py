@@ -16,18 +16,25 @@ Run it standalone with ``python -m calleague_async.testing --port 8000``; in pyt
 the ``calleague_sandbox`` fixture (see ``calleague_async.testing.pytest_plugin``).
 """
 
-from calleague_async.testing._redis import redis_server
-from calleague_async.testing._server import (
-    DEFAULT_PATHS,
-    DOC_CALL,
-    MAX_CALLS,
-    CallStore,
-    Fault,
-    RecordedRequest,
-    SandboxConfig,
-    SandboxServer,
-    parse_rate_limit,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from calleague_async.testing._redis import redis_server
+    from calleague_async.testing._server import (
+        DEFAULT_PATHS,
+        DOC_CALL,
+        MAX_CALLS,
+        CallStore,
+        Fault,
+        RecordedRequest,
+        SandboxConfig,
+        SandboxOptions,
+        SandboxServer,
+        parse_rate_limit,
+    )
 
 __all__ = [
     "DEFAULT_PATHS",
@@ -37,7 +44,25 @@ __all__ = [
     "Fault",
     "RecordedRequest",
     "SandboxConfig",
+    "SandboxOptions",
     "SandboxServer",
     "parse_rate_limit",
     "redis_server",
 ]
+
+# Imported on first use (PEP 562): pytest loads this package for its plugin in every run of
+# every project that has the SDK installed, and aiohttp.web is no cost to put on all of them.
+_HOMES = {name: "_redis" if name == "redis_server" else "_server" for name in __all__}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -22,11 +22,14 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 import attrs
 from aiohttp import web
+
+if TYPE_CHECKING:
+    from calleague_async import AsyncSession
 
 __all__ = [
     "DEFAULT_PATHS",
@@ -36,6 +39,7 @@ __all__ = [
     "Fault",
     "RecordedRequest",
     "SandboxConfig",
+    "SandboxOptions",
     "SandboxServer",
     "parse_rate_limit",
 ]
@@ -660,6 +664,26 @@ def _compile_routes(paths: Mapping[str, str]) -> list[_Route]:
     return routes
 
 
+class SandboxOptions(TypedDict, total=False):
+    """The :class:`SandboxConfig` fields as keyword arguments: ``SandboxServer(calls=10)``.
+
+    Typed one by one, so a misspelt or mistyped option fails the type check, not the test run.
+    """
+
+    api_key: str | None
+    agents: int
+    calls: int
+    seed: int
+    envelope: bool
+    latency: float
+    rate_limit: str | None
+    slow_seconds: float
+    paths: Mapping[str, str]
+    record_requests: bool
+    route_rate_limits: Mapping[str, str]
+    rate_limit_headers: bool
+
+
 class SandboxServer:
     """An in-memory Calleague API on a real socket, with knobs for faults, limits and shapes.
 
@@ -676,7 +700,8 @@ class SandboxServer:
         host: Interface to bind (default loopback).
         port: Port to bind; ``0`` picks a free one (see :attr:`port` after start).
         clock: Monotonic clock for the rate-limit window (inject a fake one in tests).
-        **overrides: ``SandboxConfig`` fields to change, e.g. ``SandboxServer(calls=10)``.
+        **overrides: ``SandboxConfig`` fields to change, e.g. ``SandboxServer(calls=10)``
+            (see :class:`SandboxOptions`).
     """
 
     def __init__(
@@ -686,7 +711,7 @@ class SandboxServer:
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Callable[[], float] = time.monotonic,
-        **overrides: Any,
+        **overrides: Unpack[SandboxOptions],
     ) -> None:
         config = config if config is not None else SandboxConfig()
         if overrides:
@@ -705,6 +730,7 @@ class SandboxServer:
         }
         self._routes = _compile_routes(config.paths)
         self._runner: web.AppRunner | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
         rng = _rng(f"calleague-agents/{config.seed}")
         self.agents: dict[str, dict[str, Any]] = {}
@@ -726,7 +752,7 @@ class SandboxServer:
                     _BASE_MS - 86_400_000 * (60 - n % 60) - rng.randrange(86_400_000)
                 ),
             }
-        self.calls = CallStore(seed=config.seed, count=config.calls, agents=self.agents)
+        self.calls: CallStore = CallStore(seed=config.seed, count=config.calls, agents=self.agents)
         """All calls, newest first (see :class:`CallStore`)."""
         self.webhooks: dict[str, dict[str, Any]] = {}
         """Registered webhooks by id."""
@@ -734,7 +760,7 @@ class SandboxServer:
         """Every request received, in order (Authorization header removed)."""
         self.dials: Counter[str] = Counter()
         """Number dialed -> how many ``calls.start`` requests created a call for it."""
-        self.rate_limited = 0
+        self.rate_limited: int = 0
         """How many 429 replies the rate limiter sent (injected faults not included)."""
         self._faults: deque[list[Any]] = deque()  # [rule, remaining]
         self._idempotency: dict[str, str] = {}
@@ -795,6 +821,27 @@ class SandboxServer:
     def url(self, path: str) -> str:
         """Absolute URL of ``path`` on this server."""
         return self.base_url + path
+
+    def session(self, **options: Any) -> AsyncSession:
+        """An :class:`~calleague_async.AsyncSession` wired to this running sandbox.
+
+        Its key, base URL and paths (``SandboxConfig.paths``) are this sandbox's; ``options``
+        are ``AsyncSession``'s and win over those. Everything else is ``AsyncSession``'s
+        default, rate limiter included, so your code runs as it does in production
+        (``rate_limits=None`` turns the limiter off). Close it (``async with``) as any session.
+
+        The sandbox serves only while the event loop it was started on runs, so the session
+        refuses to be used on another loop (``RuntimeError``, saying how to fix the loop
+        scopes) instead of waiting for replies that would never come.
+
+        >>> async with SandboxServer(calls=5) as sb, sb.session() as s:
+        ...     assert len([c async for c in s.calls.list()]) == 5
+        """
+        from calleague_async.testing._wired import wired_session  # the SDK, only when asked
+
+        if self._runner is None or self._loop is None:
+            raise RuntimeError("start the sandbox first: async with SandboxServer() as sb: ...")
+        return wired_session(self._loop, self.api_key, self.base_url, self._config.paths, options)
 
     # knobs ---------------------------------------------------------------------------------------
     def fail_next(
@@ -897,6 +944,7 @@ class SandboxServer:
         address = runner.addresses[0]
         self._port = int(address[1])
         self._runner = runner
+        self._loop = asyncio.get_running_loop()  # the only loop it serves on (see session())
 
     async def close(self) -> None:
         """Stop serving (in-flight requests get a brief grace period). Safe to call twice."""

@@ -61,6 +61,7 @@ def test_export_csv_with_filters_and_json_summary(tmp_path: Path) -> None:
     summary = json.loads(proc.stdout)
     rows = list(csv.DictReader((tmp_path / "done.csv").open(encoding="utf-8")))
     assert summary["written"] == len(rows) > 0
+    assert summary["resumedFrom"] == 0  # camelCase like the API's records
     assert {r["status"] for r in rows} == {"completed"}
 
 
@@ -104,7 +105,25 @@ def test_calls_start_get_and_agents_list(tmp_path: Path) -> None:
     assert got.returncode == 0 and "84" in got.stdout and "completed" in got.stdout
     agents = run("--sandbox", "--json", "agents", "list", cwd=tmp_path)
     listed = json.loads(agents.stdout)
-    assert listed[0]["agent_id"] == "ag_123"
+    assert listed[0]["agentId"] == "ag_123"
+    assert all("agent_id" not in a and "createdAt" in a for a in listed)  # one convention
+
+
+def test_calls_get_json_is_the_record_the_export_writes(tmp_path: Path) -> None:
+    export = run(
+        "--sandbox", "--sandbox-calls", "5", "calls", "export", "-o", "c.jsonl", cwd=tmp_path
+    )
+    assert export.returncode == 0, export.stderr
+    exported = json.loads((tmp_path / "c.jsonl").read_text().splitlines()[0])
+    got = run("--sandbox", "--sandbox-calls", "5", "--json", "calls", "get", exported["callId"],
+              cwd=tmp_path)  # fmt: skip
+    assert got.returncode == 0, got.stderr
+    shown = json.loads(got.stdout)
+    # The same names and values; fields the record left out are shown as null.
+    assert {k: v for k, v in shown.items() if v is not None} == {
+        k: v for k, v in exported.items() if v is not None
+    }
+    assert set(exported) <= set(shown)
 
 
 @pytest.mark.parametrize(
@@ -183,7 +202,7 @@ def test_sandbox_command_serves_other_tools(tmp_path: Path) -> None:
         got = run("--base-url", url, "--api-key", key, "--json", "calls", "get", "cl_8f2a",
                   cwd=tmp_path)  # fmt: skip
         assert got.returncode == 0, got.stderr
-        assert json.loads(got.stdout)["duration_sec"] == 84
+        assert json.loads(got.stdout)["durationSec"] == 84
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)

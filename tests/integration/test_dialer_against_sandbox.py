@@ -60,10 +60,10 @@ async def test_start_many_under_faults_dials_nobody_twice(
     committed = {to for to, n in sandbox.dials.items() if n}
     assert {r.request.to for r in placed} <= committed
     assert len(committed - {r.request.to for r in placed}) == 5  # placed, reply lost
-    for r in unknown:
-        assert isinstance(r.error, ca.OutcomeUnknownError)
-        assert r.error.request["to"] == r.request.to
-        assert r.error.idempotency_key
+    for u in unknown:
+        assert isinstance(u.error, ca.OutcomeUnknownError)
+        assert u.error.request["to"] == u.request.to
+        assert u.error.idempotency_key
 
 
 async def test_idempotency_key_is_sent_and_reused_across_retries(
