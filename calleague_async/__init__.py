@@ -10,9 +10,11 @@ from calleague_async._client import AsyncSession
 from calleague_async._events import Hook, RedactingFilter, RequestEvent, enable_logging
 from calleague_async._limits import DEFAULT_RATE_LIMITS, BucketSpec, Store
 from calleague_async._options import NOT_GIVEN, NotGiven
+from calleague_async._pagestyles import PaginationStyle
 from calleague_async._pagination import AsyncPager, ListCursor
 from calleague_async._raw import RawResponse
 from calleague_async._version import __version__
+from calleague_async._webhook import WebhookEvent, parse_webhook
 from calleague_async.errors import (
     APIConnectionError,
     APIError,
@@ -23,18 +25,30 @@ from calleague_async.errors import (
     ConfigurationError,
     ConflictError,
     InvalidResponseError,
+    InvalidWebhookError,
     LimiterTimeoutError,
     NotFoundError,
     OutcomeUnknownError,
     PermissionDeniedError,
+    QuotaExceededError,
     RateLimitError,
     RedirectError,
     ResponseTooLargeError,
     ServerError,
     UnprocessableEntityError,
     ValidationError,
+    WebhookVerificationError,
 )
-from calleague_async.models import Agent, Call, CallStatus, Page, Webhook
+from calleague_async.models import (
+    Agent,
+    AgentAvailability,
+    Call,
+    CallStatus,
+    Campaign,
+    Contact,
+    Page,
+    Webhook,
+)
 from calleague_async.resources.calls import (
     CallRequest,
     CallRequestDict,
@@ -42,6 +56,7 @@ from calleague_async.resources.calls import (
     StartPlaced,
     StartResult,
 )
+from calleague_async.resources.contacts import BulkRejected, BulkResult, ContactRequest
 
 __all__ = [
     "DEFAULT_RATE_LIMITS",
@@ -50,27 +65,36 @@ __all__ = [
     "APIError",
     "APITimeoutError",
     "Agent",
+    "AgentAvailability",
     "AsyncPager",
     "AsyncSession",
     "AuthenticationError",
     "BadRequestError",
     "BucketSpec",
+    "BulkRejected",
+    "BulkResult",
     "Call",
     "CallRequest",
     "CallRequestDict",
     "CallStatus",
     "CalleagueError",
+    "Campaign",
     "ConfigurationError",
     "ConflictError",
+    "Contact",
+    "ContactRequest",
     "Hook",
     "InvalidResponseError",
+    "InvalidWebhookError",
     "LimiterTimeoutError",
     "ListCursor",
     "NotFoundError",
     "NotGiven",
     "OutcomeUnknownError",
     "Page",
+    "PaginationStyle",
     "PermissionDeniedError",
+    "QuotaExceededError",
     "RateLimitError",
     "RawResponse",
     "RedactingFilter",
@@ -85,8 +109,11 @@ __all__ = [
     "UnprocessableEntityError",
     "ValidationError",
     "Webhook",
+    "WebhookEvent",
+    "WebhookVerificationError",
     "__version__",
     "enable_logging",
+    "parse_webhook",
 ]
 
 

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar, overload
 
+from calleague_async import _validate
+from calleague_async._convert import _DECODERS, structure_many
+from calleague_async._options import NOT_GIVEN, NotGiven
+from calleague_async._pagestyles import STYLES, PaginationStyle
+from calleague_async._pagination import AsyncPager, ListCursor
+from calleague_async._routes import adhoc
 from calleague_async._session import BaseSession
-from calleague_async.resources import Agents, Calls, Webhooks
-from calleague_async.resources._base import Resource
+from calleague_async.errors import ValidationError
+from calleague_async.resources import Agents, Calls, Campaigns, Contacts, Webhooks
+from calleague_async.resources._base import DEFAULT_PAGE_SIZE, Resource, list_pager
 
 R = TypeVar("R", bound=Resource)
+M = TypeVar("M")
 
 
 class _ResourceGroup(Generic[R]):
@@ -92,3 +101,159 @@ class AsyncSession(BaseSession):
 
     webhooks: _ResourceGroup[Webhooks] = _ResourceGroup(Webhooks)
     """Register webhook endpoints: the methods of :class:`~calleague_async.resources.Webhooks`."""
+
+    contacts: _ResourceGroup[Contacts] = _ResourceGroup(Contacts)
+    """Create, update and bulk-import contacts: the methods of
+    :class:`~calleague_async.resources.Contacts`."""
+
+    campaigns: _ResourceGroup[Campaigns] = _ResourceGroup(Campaigns)
+    """Launch and stop campaigns: the methods of :class:`~calleague_async.resources.Campaigns`."""
+
+    @overload
+    def paginate(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        style: PaginationStyle = "page",
+        page_size: int = DEFAULT_PAGE_SIZE,
+        concurrency: int = 1,
+        max_items: int | None = None,
+        cursor: ListCursor | None = None,
+        model: None = None,
+        id_field: str | None = None,
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+    ) -> AsyncPager[dict[str, Any]]: ...
+    @overload
+    def paginate(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        style: PaginationStyle = "page",
+        page_size: int = DEFAULT_PAGE_SIZE,
+        concurrency: int = 1,
+        max_items: int | None = None,
+        cursor: ListCursor | None = None,
+        model: type[M],
+        id_field: str | None = None,
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+    ) -> AsyncPager[M]: ...
+    def paginate(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        style: PaginationStyle = "page",
+        page_size: int = DEFAULT_PAGE_SIZE,
+        concurrency: int = 1,
+        max_items: int | None = None,
+        cursor: ListCursor | None = None,
+        model: type[Any] | None = None,
+        id_field: str | None = None,
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+    ) -> AsyncPager[Any]:
+        """Any list route of the workspace across pages: the same pager as ``calls.list``.
+
+        ``style`` says how the route pages: ``"page"`` (``page``/``pageSize``, ``{total,
+        list}``: Calleague's), ``"offset"`` (``offset``/``limit``, ``{items, total}``) or
+        ``"meta"`` (``page``/``limit``, ``{data, meta: {total_count, has_next_page}}``).
+        ``params`` are the route's filters (a saved cursor repeats them). Records are dicts, or
+        ``model`` (``ca.Call``, ``ca.Agent``, ...) each; ``id_field`` names the field that
+        identifies a record (by default ``id``, else ``callId``), by which repeats are dropped.
+        ``page_size``, ``concurrency``, ``max_items`` and ``cursor`` are those of
+        ``calls.list``; what each style guarantees is in the README's "Paging".
+
+        >>> async for record in s.paginate("/api/core/voice/call/list", page_size=100):
+        ...     print(record["callId"])
+        >>> pager = s.paginate("/v1/calls", style="offset", params={"status": "queued"})
+        """
+        _validate.request_path("path", path)
+        if "?" in path:
+            raise ValidationError("path", "give the query as params=, which a cursor checks")
+        paging = STYLES.get(style) if isinstance(style, str) else None
+        if paging is None:
+            raise ValidationError("style", f"must be one of {', '.join(STYLES)} (got {style!r})")
+        return list_pager(
+            self,
+            adhoc("GET", path),
+            _decoder(model),
+            _record_key(id_field),
+            _list_query(params, paging.params),
+            style=style,
+            page_size=page_size,
+            max_items=max_items,
+            concurrency=concurrency,
+            cursor=cursor,
+            options=self._request_options(timeout, extra_headers, extra_query),
+            path=path,
+        )
+
+
+def _decoder(model: type[Any] | None) -> Callable[[list[dict[str, Any]]], list[Any]]:
+    """Records as they came, or each as ``model`` (a class the SDK's converter decodes)."""
+    if model is None:
+        return _as_they_came
+    if not isinstance(model, type) or model not in _DECODERS:
+        known = ", ".join(sorted(f"ca.{cls.__name__}" for cls in _DECODERS))
+        raise ValidationError("model", f"must be None or one of {known} (got {model!r})")
+
+    def decode(items: list[dict[str, Any]]) -> list[Any]:
+        return structure_many(items, model)
+
+    return decode
+
+
+def _as_they_came(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return items
+
+
+def _record_key(id_field: str | None) -> Callable[[dict[str, Any]], Any]:
+    """What identifies a record: ``id_field``, else ``id``, else ``callId``."""
+    if id_field is None:
+
+        def default_id(record: dict[str, Any]) -> Any:
+            value = record.get("id")
+            return record.get("callId") if value is None else value
+
+        return default_id
+    if not isinstance(id_field, str) or not id_field:
+        raise ValidationError("id_field", f"must be a non-empty str (got {id_field!r})")
+
+    def named_id(record: dict[str, Any]) -> Any:
+        return record.get(id_field)
+
+    return named_id
+
+
+def _list_query(params: Mapping[str, Any] | None, paging: tuple[str, ...]) -> dict[str, str]:
+    """A listing's filters as the query sends them; the style's own parameters are refused."""
+    if params is None:
+        return {}
+    if not isinstance(params, Mapping):
+        raise ValidationError("params", f"must be a mapping (got {type(params).__name__})")
+    query: dict[str, str] = {}
+    for name, value in params.items():
+        if not isinstance(name, str):
+            raise ValidationError("params", f"names must be strings (got {name!r})")
+        _validate.text("params", name)
+        if name in paging:
+            raise ValidationError("params", f"{name!r} is set by the pager, page by page")
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            query[name] = "true" if value else "false"
+        elif isinstance(value, str):
+            query[name] = _validate.text("params", value)
+        elif isinstance(value, int | float):
+            query[name] = str(value)
+        else:
+            kind = type(value).__name__
+            raise ValidationError("params", f"{name!r} must be a str, number or None (got {kind})")
+    return query

@@ -16,7 +16,15 @@ import attrs
 import cattrs
 
 from calleague_async.errors import InvalidResponseError
-from calleague_async.models import Agent, Call, CallStatus, Webhook
+from calleague_async.models import (
+    Agent,
+    AgentAvailability,
+    Call,
+    CallStatus,
+    Campaign,
+    Contact,
+    Webhook,
+)
 
 __all__ = ["converter", "structure", "structure_many"]
 
@@ -62,6 +70,15 @@ def _string_list(value: Any, _: Any) -> list[str]:
     return value
 
 
+def _transcript(value: Any, _: Any) -> list[dict[str, Any]] | str:
+    # A call's transcript: a list of turns (objects) or one text. Turns are kept as they came.
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+        return value
+    raise TypeError("expected a list of objects or a string")
+
+
 converter = cattrs.Converter()
 """The SDK's one converter. Hooks are strict: a wrong type raises instead of being coerced."""
 converter.register_structure_hook(str, _strict(str, "a string"))
@@ -73,6 +90,7 @@ converter.register_structure_hook_func(lambda t: t == dict[str, Any], _strict(di
 converter.register_structure_hook_func(lambda t: t == list[str], _string_list)
 converter.register_structure_hook(datetime, _datetime)
 converter.register_structure_hook_func(lambda t: t == CallStatus | str, _status)
+converter.register_structure_hook_func(lambda t: t == list[dict[str, Any]] | str, _transcript)
 
 
 def _without_none(tp: Any) -> Any:
@@ -142,12 +160,15 @@ def _record_decoder(cls: type[T]) -> Callable[[Mapping[str, Any]], T]:
         namespace[f"_as_is{n}"] = _AS_IS.get(tp, ())
         lines.append(f"    v = pop({wires[0]!r}, _M)")
         lines += [f"    if v is _M: v = pop({w!r}, _M)" for w in wires[1:]]
-        if first:  # the id: a record without it is the server's fault; keep it, flag it once
+        if first and f.default is attrs.NOTHING:
+            # The id (a model's first field, when required): a record without it is the
+            # server's fault; keep it, flag it once. A model with no id starts with an optional
+            # field (AgentAvailability), which is None when missing, like any other.
             namespace["_no_id"] = _no_id(cls, f.name, " / ".join(wires))
             lines.append("    if v is _M: v = _no_id(None)")
-            first = False
         else:
             lines.append("    if v is _M: v = None")
+        first = False
         lines.append(f"    elif v is not None and type(v) not in _as_is{n}: v = _fix{n}(v)")
         namespace[f"_set{n}"] = _setter(cls, f.name)
         lines.append(f"    _set{n}(inst, v)")
@@ -189,7 +210,8 @@ def _no_id(cls: type[Any], name: str, wires: str) -> Callable[[Any], str]:
 
 
 _DECODERS: dict[type[Any], Callable[[Mapping[str, Any]], Any]] = {
-    cls: _record_decoder(cls) for cls in (Call, Agent, Webhook)
+    cls: _record_decoder(cls)
+    for cls in (Call, Agent, Webhook, Contact, Campaign, AgentAvailability)
 }
 
 

@@ -90,6 +90,72 @@ ROUTES: dict[str, Route] = {
         Route("agents.list", "GET", "/api/core/voice/agent/list", idempotent=True),
         Route("agents.get", "GET", "/api/core/voice/agent/{agent_id}", idempotent=True),
         Route("webhooks.create", "POST", "/api/core/webhook", idempotent=False),
+        # Seed 002's platform operations, paths and per-endpoint limits as its tables give them.
+        # Setting fields (update, metadata), ending and stopping are safe to repeat; creating,
+        # importing, launching and transferring are not.
+        Route(
+            "contacts.create",
+            "POST",
+            "/v1/contacts",
+            idempotent=False,
+            documented_limit=seed_002_limit("60/minute"),
+        ),
+        Route(
+            "contacts.update",
+            "PATCH",
+            "/v1/contacts/{contact_id}",
+            idempotent=True,
+            documented_limit=seed_002_limit("60/minute"),
+        ),
+        Route(
+            "contacts.bulk_create",
+            "POST",
+            "/v1/contacts/bulk",
+            idempotent=False,
+            documented_limit=seed_002_limit("10/minute"),
+        ),
+        Route(
+            "campaigns.launch",
+            "POST",
+            "/v1/campaigns/{campaign_id}/launch",
+            idempotent=False,
+            documented_limit=seed_002_limit("5/minute"),
+        ),
+        Route(
+            "campaigns.stop",
+            "POST",
+            "/v1/campaigns/{campaign_id}/stop",
+            idempotent=True,
+            documented_limit=seed_002_limit("5/minute"),
+        ),
+        Route(
+            "calls.transfer",
+            "POST",
+            "/api/voice/calls/{call_id}/transfer",
+            idempotent=False,
+            documented_limit=seed_002_limit("10/minute"),
+        ),
+        Route(
+            "calls.end",
+            "POST",
+            "/api/voice/calls/{call_id}/end",
+            idempotent=True,
+            documented_limit=seed_002_limit("10/minute"),
+        ),
+        Route(
+            "calls.set_metadata",
+            "POST",
+            "/api/voice/calls/{call_id}/metadata",
+            idempotent=True,
+            documented_limit=seed_002_limit("30/minute"),
+        ),
+        Route(
+            "agents.availability",
+            "GET",
+            "/api/voice/calls/agent-availability",
+            idempotent=True,
+            documented_limit=seed_002_limit("30/minute"),
+        ),
     )
 }
 """The documented operations, by name (``"calls.get"`` ...)."""

@@ -18,7 +18,7 @@ import uuid
 import warnings
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
 from calleague_async import _validate
@@ -151,11 +151,15 @@ def _resolve_base_url(base_url: str | None, allow_insecure_http: bool) -> str:
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP header name (RFC 9110 token)
 # Set by the SDK itself, or framing that a wrong value would corrupt (request smuggling).
-_RESERVED_HEADERS = frozenset({"authorization", "content-length", "transfer-encoding"})
+_RESERVED_HEADERS = frozenset({"authorization", "x-api-key", "content-length", "transfer-encoding"})
+_AUTH_SCHEMES = ("bearer", "x-api-key")
 
 
 def _resolve_headers(
-    default_headers: Mapping[str, str] | None, key: str, app_info: str | None = None
+    default_headers: Mapping[str, str] | None,
+    key: str,
+    app_info: str | None = None,
+    auth: str = "bearer",
 ) -> dict[str, str]:
     """The headers of every request: ours, the caller's (checked), then the key's."""
     if default_headers is not None and not isinstance(default_headers, Mapping):
@@ -200,7 +204,11 @@ def _resolve_headers(
         for ours in [h for h in headers if h.lower() == name.lower()]:
             del headers[ours]
         headers[name] = value
-    headers["Authorization"] = f"Bearer {key}"
+    # Seed 004's APIs also take the key as X-Api-Key; seed 000's need the Bearer header.
+    if auth == "x-api-key":
+        headers["X-Api-Key"] = key
+    else:
+        headers["Authorization"] = f"Bearer {key}"
     return headers
 
 
@@ -286,6 +294,7 @@ class BaseSession:
         hooks: Mapping[str, Hook | Sequence[Hook]] | None = None,
         tracer_provider: Any = None,
         retry_budget: int | None = DEFAULT_RETRY_BUDGET,
+        auth: Literal["bearer", "x-api-key"] = "bearer",
     ) -> None:
         key = _resolve_api_key(api_key)
         self._secrets = (key,)
@@ -303,7 +312,9 @@ class BaseSession:
             raise ConfigurationError(
                 f"rate_limit_scope must be a str of printable ASCII (got {rate_limit_scope!r})"
             )
-        headers = _resolve_headers(default_headers, key, app_info)
+        if auth not in _AUTH_SCHEMES:
+            raise ConfigurationError(f"auth must be 'bearer' or 'x-api-key' (got {auth!r})")
+        headers = _resolve_headers(default_headers, key, app_info, auth)
         self._options = RequestOptions(timeout=timeout, max_retries=max_retries, max_wait=max_wait)
         self._routes = RouteTable(_resolve_paths(paths))
         self._retry = RetryPolicy(
@@ -581,8 +592,8 @@ class BaseSession:
                                 "calleague_async: rate limiter bookkeeping failed", exc_info=True
                             )
                     data = decode(reply, method=route.method, path=path, expect=expect)
-                    if budget is not None:
-                        budget.succeeded(spent)
+                    if budget is not None and (spent or budget.tokens < budget.capacity):
+                        budget.succeeded(spent)  # a full budget after a first try: nothing to do
                     if capture is not None:
                         capture.status, capture.headers = reply.status, reply.headers
                         capture.request_id = _request_id(reply.headers)

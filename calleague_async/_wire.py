@@ -10,7 +10,7 @@ import json
 import math
 import reprlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal, NamedTuple
 
@@ -18,7 +18,9 @@ import attrs
 
 from calleague_async import errors
 
-Expect = Literal["any", "object", "list"]
+Expect = Literal["any", "object", "list"] | Callable[[Any], Any]
+"""What a 2xx reply must hold: any JSON, an object, a list (:class:`ListPayload`), or what a
+reader makes of the JSON (a pagination style's ``read``; its ``ValueError`` is a wrong shape)."""
 
 # Digits to "0", everything else to ".": a run of 19 digits becomes a substring search, which
 # is ten times faster than a regular expression over the body.
@@ -54,6 +56,7 @@ else:
 _STATUS_ERRORS: dict[int, type[errors.APIError]] = {
     400: errors.BadRequestError,
     401: errors.AuthenticationError,
+    402: errors.QuotaExceededError,
     403: errors.PermissionDeniedError,
     404: errors.NotFoundError,
     409: errors.ConflictError,
@@ -84,10 +87,15 @@ class Reply(NamedTuple):
 
 @attrs.frozen
 class ListPayload:
-    """A list reply: its records (JSON objects) and the server's ``total``, if it sent one."""
+    """A list reply: its records (JSON objects) and the server's ``total``, if it sent one.
+
+    ``has_next`` is the server's own word on whether a page follows (seed 004's
+    ``meta.has_next_page``), None where the shape has no such field.
+    """
 
     items: list[dict[str, Any]]
     total: int | None
+    has_next: bool | None = None
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:
@@ -266,8 +274,9 @@ def decode(
     """Return the payload of a successful reply, envelope removed, or raise its typed error.
 
     ``expect="object"`` demands a JSON object; ``expect="list"`` returns a :class:`ListPayload`
-    from ``{total, list}``, ``{total, items}`` or a bare array. A 2xx body that does not fit raises
-    :class:`~calleague_async.errors.InvalidResponseError`.
+    from ``{total, list}``, ``{total, items}`` or a bare array; a callable reads the JSON itself
+    (a pagination style's ``read``), raising ``ValueError`` when it does not fit. A 2xx body that
+    does not fit raises :class:`~calleague_async.errors.InvalidResponseError`.
     """
     status = reply.status
     data: Any = None
@@ -312,10 +321,23 @@ def decode(
         return data
     if expect == "list":
         return _list_payload(reply, data, method, path)
-    return data
+    if expect == "any":
+        return data
+    try:
+        return expect(data)
+    except ValueError as exc:
+        raise _invalid(reply, method, path, str(exc)) from None
 
 
 def _list_payload(reply: Reply, data: Any, method: str, path: str) -> ListPayload:
+    try:
+        return list_payload(data)
+    except ValueError as exc:
+        raise _invalid(reply, method, path, str(exc)) from None
+
+
+def list_payload(data: Any) -> ListPayload:
+    """``{total, list}``, ``{total, items}`` or a bare array; ``ValueError`` for anything else."""
     items: Any
     total: int | None
     if isinstance(data, list):
@@ -329,15 +351,27 @@ def _list_payload(reply: Reply, data: Any, method: str, path: str) -> ListPayloa
     else:
         items, total = None, None
     if not isinstance(items, list):
-        raise _invalid(
-            reply,
-            method,
-            path,
-            f"expected a list reply ({{total, list}} or an array), got {_text(reply.body)!r}",
+        raise ValueError(
+            f"expected a list reply ({{total, list}} or an array), got {_repr.repr(data)}"
         )
+    return ListPayload(items=records(items), total=total)
+
+
+def records(items: Any) -> list[dict[str, Any]]:
+    """``items`` if it is a list of JSON objects; ``ValueError`` if not."""
+    if not isinstance(items, list):
+        raise ValueError(f"expected a list of records, got {_repr.repr(items)}")
     for item in items:
         if not isinstance(item, dict):
-            raise _invalid(
-                reply, method, path, f"expected list items to be objects, got {_repr.repr(item)}"
-            )
-    return ListPayload(items=items, total=total)
+            raise ValueError(f"expected list items to be objects, got {_repr.repr(item)}")
+    return items
+
+
+def count(value: Any) -> int | None:
+    """A count as a server sends it (an int >= 0, or its digits as text), else None."""
+    return _total(value)
+
+
+def shown(value: Any) -> str:
+    """A server's value in a message: its ``repr``, bounded in length and depth."""
+    return _repr.repr(value)

@@ -22,16 +22,19 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "InvalidResponseError",
+    "InvalidWebhookError",
     "LimiterTimeoutError",
     "NotFoundError",
     "OutcomeUnknownError",
     "PermissionDeniedError",
+    "QuotaExceededError",
     "RateLimitError",
     "RedirectError",
     "ResponseTooLargeError",
     "ServerError",
     "UnprocessableEntityError",
     "ValidationError",
+    "WebhookVerificationError",
 ]
 
 
@@ -148,6 +151,13 @@ class PermissionDeniedError(APIError):
     """403: the key is valid but its account may not do this."""
 
 
+class QuotaExceededError(APIError):
+    """402: the account's quota is spent (seed 003: "Monthly minute limit reached").
+
+    Nothing was done, and waiting a few seconds will not help: it is not retried.
+    """
+
+
 class NotFoundError(APIError):
     """404: unknown id or path."""
 
@@ -256,6 +266,32 @@ class OutcomeUnknownError(CalleagueError):
         self.request = request
         self.idempotency_key = idempotency_key
         self.cause = cause
+
+
+class WebhookVerificationError(CalleagueError):
+    """A webhook delivery failed its signature check: answer it 4xx and do not act on it.
+
+    Raised by :func:`~calleague_async.parse_webhook` given a ``secret``. ``reason`` says
+    which check failed, in words safe to log (never the secret, never the expected signature):
+    ``"missing header webhook-signature"``, ``"invalid header webhook-timestamp"``,
+    ``"timestamp outside tolerance"`` or ``"no signature matched"``.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"webhook verification failed: {reason}")
+        self.reason = reason
+
+
+class InvalidWebhookError(CalleagueError, ValueError):
+    """A webhook delivery's body is not an event: not JSON, not a JSON object, or cut off.
+
+    Raised by :func:`~calleague_async.parse_webhook` (after any signature check passed).
+    ``reason`` says what was wrong with it.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"invalid webhook payload: {reason}")
+        self.reason = reason
 
 
 def _copy_headers(headers: Mapping[str, str] | None) -> CIMultiDict[str]:

@@ -12,7 +12,16 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-__all__ = ["Agent", "Call", "CallStatus", "Page", "Webhook"]
+__all__ = [
+    "Agent",
+    "AgentAvailability",
+    "Call",
+    "CallStatus",
+    "Campaign",
+    "Contact",
+    "Page",
+    "Webhook",
+]
 
 
 def _wire(*names: str) -> dict[str, tuple[str, ...]]:
@@ -130,6 +139,10 @@ class Call(_Model):
     language: str | None = None
     recording_ready: bool | None = attrs.field(default=None, metadata=_wire("recordingReady"))
     transcript_ready: bool | None = attrs.field(default=None, metadata=_wire("transcriptReady"))
+    transcript: list[dict[str, Any]] | str | None = attrs.field(default=None, repr=False)
+    """The conversation, when the server sends it (webhook ``call.ended`` events do): a list of
+    turns (JSON objects such as ``{"role": "agent", "text": "..."}``) or one text, as it came.
+    Left out of ``repr``: it is long, and it is what was said."""
     created_at: datetime | None = attrs.field(default=None, metadata=_wire("createdAt"))
     ended_at: datetime | None = attrs.field(default=None, metadata=_wire("endedAt"))
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
@@ -150,7 +163,9 @@ class Agent(_Model):
 class Webhook(_Model):
     """A registered webhook endpoint: what ``webhooks.create`` gives.
 
-    ``secret`` (the signing secret, when the server returns one) is left out of ``repr``.
+    ``secret`` is the endpoint's signing secret (``whsec_...``), when the server returns one:
+    store it and verify each delivery with it (``ca.parse_webhook(body, headers,
+    secret=hook.secret)``). It is left out of ``repr``.
     """
 
     webhook_id: str | None = attrs.field(default=None, metadata=_wire("webhookId", "id"))
@@ -177,3 +192,68 @@ class Page(Generic[T]):
     total: int | None
     page: int
     page_size: int
+
+
+# --- seed 002's platform: contacts, campaigns, call control ------------------------------------
+# Seed 002 documents these operations' paths, limits and errors but not their replies: each model
+# reads the fields the seed names (and the usual spellings of an id), everything else in ``extra``.
+
+
+@attrs.frozen(kw_only=True)
+class Contact(_Model):
+    """A contact (a lead to call): what ``contacts.create`` and ``contacts.update`` give.
+
+    ``metadata`` is your own JSON object, the place seed 002 puts all client-specific data.
+
+    >>> contact = Contact(contact_id="ct_1", phone="+905551230001", metadata={"crm_id": "L-1"})
+    >>> contact.to_dict(wire=True)["id"]
+    'ct_1'
+    """
+
+    contact_id: str = attrs.field(metadata=_wire("id", "contactId", "contact_id"))
+    phone: str | None = None
+    metadata: dict[str, Any] | None = None
+    created_at: datetime | None = attrs.field(
+        default=None, metadata=_wire("created_at", "createdAt")
+    )
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    """Fields the server sent that this SDK version does not know (name, campaign ...)."""
+
+
+@attrs.frozen(kw_only=True)
+class Campaign(_Model):
+    """A campaign as ``campaigns.launch`` and ``campaigns.stop`` report it.
+
+    ``status`` is the server's word for its state (``"running"``, ``"stopped"`` ...), kept as
+    sent; ``config`` is the campaign's client-specific configuration, when the reply has it.
+
+    >>> Campaign(campaign_id="cmp_1", status="running").status
+    'running'
+    """
+
+    campaign_id: str = attrs.field(metadata=_wire("id", "campaignId", "campaign_id"))
+    status: str | None = None
+    config: dict[str, Any] | None = None
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    """Fields the server sent that this SDK version does not know."""
+
+
+@attrs.frozen(kw_only=True)
+class AgentAvailability(_Model):
+    """Whether human agents can take a transfer now: what ``agents.availability`` gives.
+
+    ``available`` counts the agents free now (so ``if availability.available:`` reads as it
+    says), ``busy`` those on a call; ``queues`` lists per-queue figures as the server sends them
+    (JSON objects such as ``{"name": "sales", "available": 1}``).
+
+    >>> AgentAvailability(available=2, queues=[{"name": "sales", "available": 2}]).available
+    2
+    """
+
+    available: int | None = attrs.field(
+        default=None, metadata=_wire("available", "available_agents", "availableAgents")
+    )
+    busy: int | None = None
+    queues: list[dict[str, Any]] | None = None
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    """Fields the server sent that this SDK version does not know."""

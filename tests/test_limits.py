@@ -84,11 +84,19 @@ def test_bad_rate_strings_are_configuration_errors(bad: str) -> None:
         parse_rate(bad)
 
 
+CALLEAGUE = [r for r in ROUTES.values() if r.path.startswith("/api/core/")]
+SEED_002 = [r for r in ROUTES.values() if not r.path.startswith("/api/core/")]
+
+
 def test_defaults_are_only_documented_limits_and_calleague_documents_none() -> None:
-    # Seed 002's "100/minute" and "30/minute" belong to seed 002's API, not Calleague's routes.
-    assert dict(DEFAULT_RATE_LIMITS) == {}
-    assert all(route.documented_limit is None for route in ROUTES.values())
-    assert parse_limits(DEFAULT_RATE_LIMITS) == {}
+    # Seed 002's "100/minute" and its table belong to seed 002's routes, not Calleague's.
+    assert CALLEAGUE and SEED_002
+    assert all(route.documented_limit is None for route in CALLEAGUE)
+    assert all(route.documented_limit is not None for route in SEED_002)
+    defaults = dict(DEFAULT_RATE_LIMITS)
+    assert not any(key in defaults for key in (r.key for r in CALLEAGUE))
+    assert defaults["POST /v1/contacts/bulk"] == "10/minute"
+    assert "default" not in defaults
 
 
 @pytest.mark.parametrize(
@@ -453,8 +461,10 @@ async def test_a_default_session_does_not_pace_routes_with_no_known_limit(
     vclock: VirtualClock,
 ) -> None:
     lim = session_limiter(vclock)
-    for route in ROUTES.values():
+    for route in CALLEAGUE:
         assert lim.buckets(route) == ()
+    for route in SEED_002:  # documented: paced from the first request
+        assert lim.buckets(route) != ()
     # 60 concurrent calls.get against a server that never limits: all at once, nobody sleeps.
     grants = await vclock.run(*(lim.acquire(GET) for _ in range(60)))
     assert grants == [0.0] * 60

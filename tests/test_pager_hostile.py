@@ -23,9 +23,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import calleague_async as ca
-from calleague_async import _pagination
+from calleague_async import _pagecore
 from calleague_async._convert import structure_many
-from calleague_async._pagination import AsyncPager, ListCursor, _canonical_id, _Fingerprints
+from calleague_async._pagecore import _canonical_id, _Fingerprints
+from calleague_async._pagination import AsyncPager, ListCursor
 from calleague_async._wire import ListPayload
 from calleague_async.export import export_calls, partial_paths
 from calleague_async.models import Call
@@ -257,7 +258,7 @@ async def test_totals_jumping_wildly_end_in_an_error_not_a_loop() -> None:
     got, error = await drain(pager(fetch, page_size=10, concurrency=2))
     assert error is None or isinstance(error, ca.InvalidResponseError)
     assert len(got) == len(set(got))
-    assert asked[0] <= 2 * (50 + 1) * (_pagination._MAX_IDLE + 1)
+    assert asked[0] <= 2 * (50 + 1) * (_pagecore._MAX_IDLE + 1)
 
 
 # --- ids of any JSON type ----------------------------------------------------------------------
@@ -514,7 +515,7 @@ def test_any_pages_end_in_data_or_our_error_within_bounded_requests(
     # Bounded: only a page not seen before resets the idle count, and each reply read starts
     # at most `concurrency` requests.
     distinct = len(pages)
-    bound = concurrency * ((distinct + 1) * (_pagination._MAX_IDLE + 1) + 2)
+    bound = concurrency * ((distinct + 1) * (_pagecore._MAX_IDLE + 1) + 2)
     assert requests[0] <= bound
 
 

@@ -16,9 +16,41 @@ def test_every_documented_operation_is_in_the_table() -> None:
         "GET /api/core/voice/agent/list",
         "GET /api/core/voice/agent/{agent_id}",
         "POST /api/core/webhook",
+        # seed 002's platform operations
+        "POST /v1/contacts",
+        "PATCH /v1/contacts/{contact_id}",
+        "POST /v1/contacts/bulk",
+        "POST /v1/campaigns/{campaign_id}/launch",
+        "POST /v1/campaigns/{campaign_id}/stop",
+        "POST /api/voice/calls/{call_id}/transfer",
+        "POST /api/voice/calls/{call_id}/end",
+        "POST /api/voice/calls/{call_id}/metadata",
+        "GET /api/voice/calls/agent-availability",
     }
     assert ROUTES["calls.start"].creates_call and not ROUTES["calls.start"].idempotent
     assert ROUTES["calls.get"].idempotent
+
+
+def test_seed_002_routes_carry_its_per_endpoint_limits_and_calleagues_carry_none() -> None:
+    limits = {name: r.documented_limit for name, r in ROUTES.items()}
+    assert all(limits[n] is None for n in ("calls.start", "calls.get", "webhooks.create"))
+    expected = {
+        "contacts.create": "60/minute",
+        "contacts.update": "60/minute",
+        "contacts.bulk_create": "10/minute",
+        "campaigns.launch": "5/minute",
+        "campaigns.stop": "5/minute",
+        "calls.transfer": "10/minute",
+        "calls.end": "10/minute",
+        "calls.set_metadata": "30/minute",
+        "agents.availability": "30/minute",
+    }
+    for name, rate in expected.items():
+        limit = limits[name]
+        assert limit is not None and limit.rate == rate and limit.shared == "100/minute"
+    # Launching, transferring and importing are never blindly repeated.
+    assert not any(ROUTES[n].idempotent for n in ("contacts.create", "campaigns.launch"))
+    assert not ROUTES["calls.transfer"].idempotent
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,10 @@ from typing import Any, TypeVar
 from calleague_async import _validate
 from calleague_async._convert import structure_many
 from calleague_async._limits import queueing
-from calleague_async._options import NotGiven, RequestOptions
+from calleague_async._options import NOT_GIVEN, NotGiven, RequestOptions
+from calleague_async._pagestyles import STYLES, PaginationStyle
 from calleague_async._pagination import AsyncPager, ListCursor
+from calleague_async._routes import Route
 from calleague_async._session import BaseSession
 from calleague_async._wire import ListPayload
 from calleague_async.errors import ValidationError
@@ -30,8 +32,10 @@ class Resource:
         timeout: float | NotGiven | None,
         extra_headers: Mapping[str, str] | None,
         extra_query: Mapping[str, Any] | None,
-    ) -> RequestOptions:
-        """One call's resolved options (checked): the session's, with the call's overrides."""
+    ) -> RequestOptions | None:
+        """One call's resolved options (checked); None: the session's, unchanged."""
+        if timeout is NOT_GIVEN and extra_headers is None and extra_query is None:
+            return None  # the usual call: no resolving, the pipeline reads the session's
         return self._session._request_options(timeout, extra_headers, extra_query)
 
     def _pager(
@@ -47,46 +51,84 @@ class Resource:
         concurrency: int = 1,
         cursor: ListCursor | None = None,
         options: RequestOptions | None = None,
+        style: PaginationStyle = "page",
     ) -> AsyncPager[T]:
-        """A pager over a ``page``/``pageSize`` list route; arguments are checked here, eagerly."""
-        _validate.positive_int("page_size", page_size, maximum=_validate.MAX_PAGE_SIZE)
-        _validate.positive_int("start_page", start_page)
-        _validate.positive_int("concurrency", concurrency, maximum=64)
-        if max_items is not None:
-            _validate.positive_int("max_items", max_items)
-        if cursor is not None and not isinstance(cursor, ListCursor):
-            raise ValidationError("cursor", f"must be a ListCursor (got {type(cursor).__name__})")
-        if cursor is not None and start_page != 1:
-            raise ValidationError("start_page", "give a cursor or a start_page, not both")
+        """A pager over a named list route (Calleague's ``page`` style unless told otherwise)."""
         session = self._session
-        route = session._routes[route_name]
-        query = {k: str(v) for k, v in filters.items() if v is not None}
-
-        async def fetch(page: int, size: int) -> ListPayload:
-            # A listing queues behind the rate limit by design, like a batch (see queueing()).
-            with queueing():
-                payload: ListPayload = await session._send(
-                    route,
-                    params={**query, "page": page, "pageSize": size},
-                    expect="list",
-                    options=options,
-                )
-            return payload
 
         def decode(items: list[dict[str, Any]]) -> list[T]:
             return structure_many(items, model)
 
-        return AsyncPager(
-            fetch,
+        return list_pager(
+            session,
+            session._routes[route_name],
             decode,
             key,
+            {k: str(v) for k, v in filters.items() if v is not None},
+            style=style,
             page_size=page_size,
             start_page=start_page,
             max_items=max_items,
             concurrency=concurrency,
             cursor=cursor,
-            filters=query,
+            options=options,
         )
+
+
+def list_pager(
+    session: BaseSession,
+    route: Route,
+    decode: Callable[[list[dict[str, Any]]], list[T]],
+    key: Callable[[dict[str, Any]], Any],
+    query: dict[str, str],
+    *,
+    style: PaginationStyle,
+    page_size: int,
+    start_page: int = 1,
+    max_items: int | None,
+    concurrency: int,
+    cursor: ListCursor | None,
+    options: RequestOptions | None,
+    path: str | None = None,
+) -> AsyncPager[T]:
+    """A pager over ``route`` in ``style``; arguments are checked here, eagerly.
+
+    ``query`` holds the listing's filters (kept in its cursor); ``path`` names the route in the
+    cursor when it is not a named list method (``s.paginate``).
+    """
+    _validate.positive_int("page_size", page_size, maximum=_validate.MAX_PAGE_SIZE)
+    _validate.positive_int("start_page", start_page)
+    _validate.positive_int("concurrency", concurrency, maximum=64)
+    if max_items is not None:
+        _validate.positive_int("max_items", max_items)
+    if cursor is not None and not isinstance(cursor, ListCursor):
+        raise ValidationError("cursor", f"must be a ListCursor (got {type(cursor).__name__})")
+    if cursor is not None and start_page != 1:
+        raise ValidationError("start_page", "give a cursor or a start_page, not both")
+    paging = STYLES[style]
+    ask, read = paging.request, paging.read
+
+    async def fetch(page: int, size: int) -> ListPayload:
+        # A listing queues behind the rate limit by design, like a batch (see queueing()).
+        with queueing():
+            payload: ListPayload = await session._send(
+                route, params={**query, **ask(page, size)}, expect=read, options=options
+            )
+        return payload
+
+    return AsyncPager(
+        fetch,
+        decode,
+        key,
+        page_size=page_size,
+        start_page=start_page,
+        max_items=max_items,
+        concurrency=concurrency,
+        cursor=cursor,
+        filters=query,
+        style=style,
+        path=path,
+    )
 
 
 def with_extra_body(body: dict[str, Any], extra_body: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""``s.agents``: read your voice assistants."""
+"""``s.agents``: read your voice assistants; ask whether human agents are free."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from calleague_async._convert import structure
 from calleague_async._options import NOT_GIVEN, NotGiven
 from calleague_async._pagination import AsyncPager
 from calleague_async._raw import RawResponse, raw
-from calleague_async.models import Agent
+from calleague_async.models import Agent, AgentAvailability
 from calleague_async.resources._base import DEFAULT_PAGE_SIZE, Resource
 
 
@@ -73,6 +73,27 @@ class Agents(Resource):
             options=self._options(timeout, extra_headers, extra_query),
         )
 
+    async def availability(
+        self,
+        *,
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+    ) -> AgentAvailability:
+        """Whether human agents can take a transfer now (seed 002's agent availability).
+
+        Check it before :meth:`~calleague_async.resources.Calls.transfer`; seed 002 names no
+        query fields, so filters your server takes (a queue ...) go in ``extra_query``.
+
+        >>> availability = await s.agents.availability()
+        >>> if availability.available:
+        ...     await s.calls.transfer("6ba7b810-9dad-11d1-80b4-00c04fd430c8")
+        """
+        options = self._options(timeout, extra_headers, extra_query)
+        route = self._session._routes["agents.availability"]
+        data = await self._session._send(route, expect="object", options=options)
+        return structure(data, AgentAvailability)
+
     @property
     def with_raw_response(self) -> AgentsWithRawResponse:
         """These methods returning a :class:`~calleague_async.RawResponse` around the model."""
@@ -96,6 +117,20 @@ class AgentsWithRawResponse:
         """:meth:`Agents.get`, with the reply's status, headers, request id and attempts."""
         return await raw(self._agents.get)(
             agent_id,
+            timeout=timeout,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+        )
+
+    async def availability(
+        self,
+        *,
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+    ) -> RawResponse[AgentAvailability]:
+        """:meth:`Agents.availability`, with the reply's status, headers, request id, attempts."""
+        return await raw(self._agents.availability)(
             timeout=timeout,
             extra_headers=extra_headers,
             extra_query=extra_query,

@@ -1,4 +1,4 @@
-"""``s.calls``: start a call, look one up, list them."""
+"""``s.calls``: start a call, look one up, list them; transfer, end and annotate live calls."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from calleague_async._raw import RawResponse, raw
 from calleague_async.errors import CalleagueError, OutcomeUnknownError, ValidationError
 from calleague_async.models import Call, CallStatus
 from calleague_async.resources._base import DEFAULT_PAGE_SIZE, Resource, with_extra_body
+from calleague_async.resources._reply import with_id
 
 
 @attrs.frozen(kw_only=True)
@@ -387,6 +388,95 @@ class Calls(Resource):
             options=self._options(timeout, extra_headers, extra_query),
         )
 
+    # --- call control (seed 002's /api/voice/calls/{uuid}/...) -------------------------------
+    # Body fields seed 002 does not name pass through **fields as given; the per-call option
+    # names (timeout, extra_headers, extra_query, extra_body) are reserved for those options.
+
+    async def transfer(
+        self,
+        call_id: str,
+        *,
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> Call:
+        """Bridge a live call to a human agent (a warm transfer); returns the call as reported.
+
+        Keyword arguments are the body's fields, sent as given (checked to be JSON): seed 002
+        names none, so use your server's names (``queue="sales"`` ...). Check
+        :meth:`~calleague_async.resources.Agents.availability` first: a 503 "No agents available
+        in target queue" is a :class:`~calleague_async.errors.ServerError` with that
+        ``message``, and a call that has ended is a
+        :class:`~calleague_async.errors.ConflictError` ("Call is not currently active"). A
+        transfer is not repeated blindly: only a reply that proves nothing happened (429, 503)
+        is retried.
+
+        >>> try:
+        ...     call = await s.calls.transfer("6ba7b810-9dad-11d1-80b4", queue="sales")
+        ... except ca.ServerError as exc:  # "No agents available in target queue"
+        ...     print("fall back to an async handoff:", exc.message)
+        """
+        body = with_extra_body(_body_fields(fields), extra_body)
+        options = self._options(timeout, extra_headers, extra_query)
+        route = self._session._routes["calls.transfer"]
+        data = await self._session._send(
+            route, ids={"call_id": call_id}, json=body, expect="any", options=options
+        )
+        return structure(with_id(data, "callId", ("call_id",), call_id), Call)
+
+    async def end(
+        self,
+        call_id: str,
+        *,
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> Call:
+        """Hang up a live call; returns the call as the server reports it (at least its id).
+
+        A call that is not live is a :class:`~calleague_async.errors.ConflictError` ("Call is
+        not currently active"). The request has no body unless ``extra_body`` gives one.
+
+        >>> call = await s.calls.end("6ba7b810-9dad-11d1-80b4-00c04fd430c8")
+        """
+        body = _validate.json_object("extra_body", extra_body) if extra_body is not None else None
+        options = self._options(timeout, extra_headers, extra_query)
+        route = self._session._routes["calls.end"]
+        data = await self._session._send(
+            route, ids={"call_id": call_id}, json=body, expect="any", options=options
+        )
+        return structure(with_id(data, "callId", ("call_id",), call_id), Call)
+
+    async def set_metadata(
+        self,
+        call_id: str,
+        metadata: Mapping[str, Any],
+        *,
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> Call:
+        """Write your structured payload back onto a call (e.g. what an LLM extracted).
+
+        ``metadata`` (a JSON object) is the request body itself: the path names the field.
+        Returns the call as the server reports it (at least its id).
+
+        >>> call = await s.calls.set_metadata(
+        ...     "6ba7b810-9dad-11d1-80b4-00c04fd430c8", {"intent": "callback", "score": 0.92}
+        ... )
+        """
+        body = with_extra_body(_validate.json_object("metadata", metadata), extra_body)
+        options = self._options(timeout, extra_headers, extra_query)
+        route = self._session._routes["calls.set_metadata"]
+        data = await self._session._send(
+            route, ids={"call_id": call_id}, json=body, expect="any", options=options
+        )
+        return structure(with_id(data, "callId", ("call_id",), call_id), Call)
+
     @property
     def with_raw_response(self) -> CallsWithRawResponse:
         """These methods returning a :class:`~calleague_async.RawResponse` around the model.
@@ -442,6 +532,71 @@ class CallsWithRawResponse:
             extra_headers=extra_headers,
             extra_query=extra_query,
         )
+
+    async def transfer(
+        self,
+        call_id: str,
+        *,
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> RawResponse[Call]:
+        """:meth:`Calls.transfer`, with the reply's status, headers, request id and attempts."""
+        return await raw(self._calls.transfer)(
+            call_id,
+            timeout=timeout,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
+            **fields,
+        )
+
+    async def end(
+        self,
+        call_id: str,
+        *,
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> RawResponse[Call]:
+        """:meth:`Calls.end`, with the reply's status, headers, request id and attempts."""
+        return await raw(self._calls.end)(
+            call_id,
+            timeout=timeout,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
+        )
+
+    async def set_metadata(
+        self,
+        call_id: str,
+        metadata: Mapping[str, Any],
+        *,
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> RawResponse[Call]:
+        """:meth:`Calls.set_metadata`, with the reply's status, headers, request id and attempts."""
+        return await raw(self._calls.set_metadata)(
+            call_id,
+            metadata,
+            timeout=timeout,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
+        )
+
+
+def _body_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Pass-through body fields (``**fields``), each checked to be JSON, its error naming it."""
+    for name, value in fields.items():
+        _validate.json_value(name, value)
+    return dict(fields)
 
 
 async def _numbered(

@@ -28,6 +28,11 @@ class Webhooks(Resource):
     ) -> Webhook:
         """Register ``url`` (https) to receive ``events`` such as ``"call.ended"``.
 
+        The returned :class:`~calleague_async.Webhook` carries the endpoint's signing secret,
+        ``hook.secret`` (``whsec_...``): store it, and verify every delivery with it, e.g.
+        ``ca.parse_webhook(body, headers, secret=hook.secret)`` or
+        ``calleague_async.webhooks.WebhookReceiver(callback, secret=hook.secret)``.
+
         ``timeout``, ``extra_headers``, ``extra_query`` and ``extra_body`` (fields added to the
         request body) apply to this call only.
 

@@ -2,8 +2,9 @@
 
 The sandbox is a real ``aiohttp.web`` server on a loopback port. It serves the documented
 endpoints with seeded data (seed 000's ``ag_123`` and ``cl_8f2a`` plus generated records),
-checks the Bearer key, and has knobs for the response envelope, latency, a rate limit and
-injected faults. It records what it received so tests can assert on it::
+checks the key (Bearer or ``X-Api-Key``), has knobs for the response envelope, latency, rate
+limits and injected faults, and delivers signed webhook events as its calls progress. It
+records what it received and delivered so tests can assert on it::
 
     from calleague_async.testing import Fault, SandboxServer
 
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
         DOC_CALL,
         MAX_CALLS,
         CallStore,
+        Delivery,
+        Event,
         Fault,
         RecordedRequest,
         SandboxConfig,
@@ -41,6 +44,8 @@ __all__ = [
     "DOC_CALL",
     "MAX_CALLS",
     "CallStore",
+    "Delivery",
+    "Event",
     "Fault",
     "RecordedRequest",
     "SandboxConfig",

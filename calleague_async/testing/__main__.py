@@ -10,7 +10,8 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from calleague_async.testing._server import DEFAULT_PATHS, SandboxConfig, SandboxServer
+from calleague_async.testing._config import DEFAULT_PATHS, SandboxConfig
+from calleague_async.testing._server import SandboxServer
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -32,6 +33,16 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each reply")
     parser.add_argument("--rate-limit", metavar="N/SECONDS", help='e.g. "10/60": 10 per minute')
+    parser.add_argument(
+        "--call-progress",
+        type=float,
+        metavar="SECONDS",
+        help="move calls made at run time one step (queued -> in-progress -> completed) "
+        "every SECONDS, firing webhook events (default: they stay as made)",
+    )
+    parser.add_argument(
+        "--seed-002-limits", action="store_true", help="enforce seed 002's rate-limit table"
+    )
     parser.add_argument(
         "--path",
         action="append",
@@ -65,6 +76,8 @@ def _config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[
             latency=args.latency,
             rate_limit=args.rate_limit,
             paths=paths,
+            call_progress_seconds=args.call_progress,
+            seed_002_limits=args.seed_002_limits,
             record_requests=False,  # nobody can read them here; don't grow forever
         )
     except (TypeError, ValueError) as error:
