@@ -32,7 +32,7 @@ from calleague_async._limits import (
     parse_limits,
     scope_id,
 )
-from calleague_async._options import NOT_GIVEN, NotGiven, RequestOptions
+from calleague_async._options import NOT_GIVEN, NotGiven, RequestOptions, seconds
 from calleague_async._raw import CAPTURE as _CAPTURE
 from calleague_async._retry import (
     MAX_RETRY_AFTER,
@@ -238,20 +238,14 @@ def _resolve_paths(paths: Mapping[str, str] | None) -> Mapping[str, str] | None:
 
 
 def _seconds(name: str, value: object, *, zero: bool, infinite: bool) -> float | None:
-    """``value`` if it is None or a number of seconds (bool, NaN and negatives are not)."""
-    if value is None:
-        return None
-    if (
-        not isinstance(value, int | float)
-        or isinstance(value, bool)
-        or math.isnan(value)
-        or value < 0
-        or (value == 0 and not zero)
-        or (math.isinf(value) and not infinite)
-    ):
-        bound = ">= 0" if zero else "> 0"
-        raise ConfigurationError(f"{name} must be a number {bound} or None (got {value!r})")
-    return value
+    """``value`` if it is None or a number of seconds; a bad one is a ``ConfigurationError``.
+
+    The same check per call (``_options.seconds``) raises ``ValidationError``.
+    """
+    try:
+        return seconds(name, value, zero=zero, infinite=infinite)
+    except ValidationError as exc:
+        raise ConfigurationError(str(exc)) from None
 
 
 def _count(name: str, value: object, *, minimum: int) -> int:

@@ -21,7 +21,7 @@ from typing import Any
 import attrs
 
 from calleague_async._convert import converter, structure
-from calleague_async._wire import _loads
+from calleague_async._wire import _loads, _nested_deeper
 from calleague_async.errors import ConfigurationError, InvalidWebhookError, WebhookVerificationError
 from calleague_async.models import Call
 
@@ -35,7 +35,9 @@ __all__ = [
     "sign_webhook",
 ]
 
-SECRET_PREFIX = "whsec_"  # noqa: S105 - the scheme's prefix, not a secret
+SECRET_PREFIX = "whsec_"
+MAX_EVENT_DEPTH = 64
+"""How deeply an event's JSON may nest; deeper is an ``InvalidWebhookError``."""  # noqa: S105 - the scheme's prefix, not a secret
 ID_HEADER = "webhook-id"
 TIMESTAMP_HEADER = "webhook-timestamp"
 SIGNATURE_HEADER = "webhook-signature"
@@ -308,6 +310,10 @@ def parse_webhook(
         raise InvalidWebhookError("JSON nested too deeply") from None
     if not isinstance(payload, dict):
         raise InvalidWebhookError(f"expected a JSON object, got {type(payload).__name__}")
+    if _nested_deeper(payload, MAX_EVENT_DEPTH):
+        # Parsers differ in how deep they go (orjson's limit changed across versions): one
+        # bound here, so an event that parsed can always be printed, pickled and compared.
+        raise InvalidWebhookError(f"JSON nested deeper than {MAX_EVENT_DEPTH} levels")
     type_ = _first_str(payload, _TYPE_KEYS)
     envelope = type_ is not None or "data" in payload or "call" in payload
     if "data" in payload:

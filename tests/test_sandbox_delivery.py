@@ -121,7 +121,8 @@ async def test_a_tampered_body_fails_the_check(receiver: Receiver) -> None:
 
 
 async def test_status_changes_show_in_calls_get_as_events_fire(receiver: Receiver) -> None:
-    async with SandboxServer(calls=1) as sb:  # no progression: the test moves the call
+    # No progression of its own: the test moves the call.
+    async with SandboxServer(calls=1, call_progress_seconds=None) as sb:
         await post(sb, WEBHOOK, {"url": receiver.url, "events": ["*"]})
         call = await post(sb, START, {"agentId": "ag_123", "to": "+905551112233"})
         statuses = [(await get_call(sb, call["callId"]))["status"]]
@@ -208,3 +209,20 @@ async def test_closing_the_sandbox_cancels_pending_steps_and_deliveries(
     coros = [t.get_coro() for t in asyncio.all_tasks()]
     left = [c for c in coros if getattr(c, "__qualname__", "") == "Deliverer._deliver"]
     assert left == []
+
+
+async def test_a_default_sandbox_moves_calls_on_its_own_once_a_webhook_listens(
+    receiver: Receiver,
+) -> None:
+    async with SandboxServer(calls=0) as sb:
+        quiet = await post(sb, START, {"agentId": "ag_123", "to": "+905551112201"})
+        await asyncio.sleep(0.35)
+        assert (await get_call(sb, quiet["callId"]))["status"] == "ringing"  # nobody listens
+        await post(sb, WEBHOOK, {"url": receiver.url, "events": ALL})
+        call = await post(sb, START, {"agentId": "ag_123", "to": "+905551112202"})
+        for _ in range(100):  # 0.1 s a step by default: ended within a second
+            if "call.ended" in [b["type"] for b in receiver.bodies()]:
+                break
+            await asyncio.sleep(0.05)
+    types = [b["type"] for b in receiver.bodies() if b["data"]["callId"] == call["callId"]]
+    assert types == ALL

@@ -38,7 +38,8 @@ def _build_parser() -> argparse.ArgumentParser:
         type=float,
         metavar="SECONDS",
         help="move calls made at run time one step (queued -> in-progress -> completed) "
-        "every SECONDS, firing webhook events (default: they stay as made)",
+        "every SECONDS, firing webhook events (default: every 0.1 s while a webhook is "
+        "registered, else they stay as made)",
     )
     parser.add_argument(
         "--seed-002-limits", action="store_true", help="enforce seed 002's rate-limit table"
@@ -76,7 +77,7 @@ def _config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[
             latency=args.latency,
             rate_limit=args.rate_limit,
             paths=paths,
-            call_progress_seconds=args.call_progress,
+            call_progress_seconds="auto" if args.call_progress is None else args.call_progress,
             seed_002_limits=args.seed_002_limits,
             record_requests=False,  # nobody can read them here; don't grow forever
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Final, TypedDict
+from typing import Any, Final, Literal, TypedDict
 
 import attrs
 
@@ -86,9 +86,11 @@ def _freeze_queues(value: Mapping[str, int]) -> Mapping[str, int]:
     return MappingProxyType(dict(value))
 
 
-def _optional_seconds(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and not value >= 0:
-        raise ValueError(f"{attribute.name} must be None or >= 0")
+def _optional_seconds(
+    _: object, attribute: attrs.Attribute[Any], value: float | Literal["auto"] | None
+) -> None:
+    if value != "auto" and value is not None and not value >= 0:
+        raise ValueError(f"{attribute.name} must be 'auto', None or >= 0")
 
 
 @attrs.frozen(kw_only=True)
@@ -123,8 +125,10 @@ class SandboxConfig:
             transfer to a queue with none answers 503. The first queue is the default one.
         call_progress_seconds: Seconds per step of a call made at run time (``calls.start``,
             campaign launches): queued/ringing -> in-progress -> completed, each step firing
-            its event. ``None`` (the default): calls stay as made until
-            ``SandboxServer.advance_calls()`` or ``calls.end`` moves them.
+            its event. ``"auto"`` (the default): every 0.1 s while a webhook is registered (so
+            a receiver under test hears its calls end with no setting), else calls stay as
+            made; ``None``: calls move only when ``SandboxServer.advance_calls()`` or
+            ``calls.end`` moves them.
         delivery_attempts: Tries per webhook delivery (a non-2xx reply or a connection error
             is tried again, with the same ``webhook-id``).
         delivery_backoff: Seconds before the first redelivery; doubles with each one.
@@ -153,7 +157,9 @@ class SandboxConfig:
     agent_queues: Mapping[str, int] = attrs.field(
         factory=lambda: {"default": 2}, converter=_freeze_queues, hash=False
     )
-    call_progress_seconds: float | None = attrs.field(default=None, validator=_optional_seconds)
+    call_progress_seconds: float | Literal["auto"] | None = attrs.field(
+        default="auto", validator=_optional_seconds
+    )
     delivery_attempts: int = attrs.field(
         default=5, validator=[attrs.validators.ge(1), attrs.validators.le(50)]
     )
@@ -181,7 +187,7 @@ class SandboxOptions(TypedDict, total=False):
     rate_limit_headers: bool
     seed_002_limits: bool
     agent_queues: Mapping[str, int]
-    call_progress_seconds: float | None
+    call_progress_seconds: float | Literal["auto"] | None
     delivery_attempts: int
     delivery_backoff: float
     delivery_timeout: float

@@ -12,7 +12,7 @@ import functools
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import attrs
@@ -53,16 +53,30 @@ class Delivery:
         return self.status is not None and 200 <= self.status < 300
 
 
-class Timeline:
-    """Moves run-time calls one step every ``step`` seconds (None: only when told).
+WATCHED_STEP = 0.1
+"""Seconds per step of a call with ``call_progress_seconds="auto"`` while a webhook listens."""
 
+
+class Timeline:
+    """Moves run-time calls one step every ``step`` seconds.
+
+    ``step="auto"``: calls move on their own only while a webhook is registered (``watched``
+    says so), every :data:`WATCHED_STEP` seconds, so a receiver under test hears a call end
+    without any setting, while a sandbox nobody listens to keeps each call as it was made
+    (tests read ``"ringing"`` right after ``calls.start``). ``step=None``: only when told.
     One timer per moving call on the event loop's own clock; each fired step schedules the
     next, until the call has ended. ``close()`` cancels them all.
     """
 
-    def __init__(self, step: float | None, advance: Callable[[str], object]) -> None:
+    def __init__(
+        self,
+        step: float | Literal["auto"] | None,
+        advance: Callable[[str], object],
+        watched: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.step = step
         self._advance = advance
+        self._watched = watched
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timers: dict[str, asyncio.TimerHandle] = {}
 
@@ -75,9 +89,12 @@ class Timeline:
         timer = self._timers.pop(call_id, None)
         if timer is not None:
             timer.cancel()
-        if self.step is None or self._loop is None or event.type == CALL_ENDED:
+        step = self.step
+        if step == "auto":
+            step = WATCHED_STEP if self._watched() else None
+        if step is None or self._loop is None or event.type == CALL_ENDED:
             return
-        self._timers[call_id] = self._loop.call_later(self.step, self._fire, call_id)
+        self._timers[call_id] = self._loop.call_later(step, self._fire, call_id)
 
     def _fire(self, call_id: str) -> None:
         self._timers.pop(call_id, None)

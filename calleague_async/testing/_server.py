@@ -13,7 +13,7 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Unpack
+from typing import TYPE_CHECKING, Any, Literal, Unpack
 
 import attrs
 from aiohttp import web
@@ -105,7 +105,11 @@ class SandboxServer:
         self._front = Front(
             config, config.api_key or "sk_test_" + secrets.token_hex(12), self.backend, clock
         )
-        self._timeline = Timeline(config.call_progress_seconds, self.backend.advance)
+        self._timeline = Timeline(
+            config.call_progress_seconds,
+            self.backend.advance,
+            watched=lambda: len(self.backend.webhooks) > 0,
+        )
         self._deliverer = Deliverer(
             self.backend.webhooks,
             attempts=config.delivery_attempts,
@@ -291,10 +295,10 @@ class SandboxServer:
         """Make ``available`` human agents free in ``queue``: 0 makes transfers answer 503."""
         self.backend.queues.set(queue, available)
 
-    def set_call_progress(self, seconds: float | None) -> None:
-        """Seconds per call step from now on (``None``: calls move only when told)."""
-        if seconds is not None and not seconds >= 0:
-            raise ValueError("seconds must be None or >= 0")
+    def set_call_progress(self, seconds: float | Literal["auto"] | None) -> None:
+        """Seconds per call step from now on (``None``: only when told; ``"auto"``: see config)."""
+        if seconds != "auto" and seconds is not None and not seconds >= 0:
+            raise ValueError("seconds must be 'auto', None or >= 0")
         self._timeline.step = seconds
 
     def add_calls(self, n: int) -> list[dict[str, Any]]:
