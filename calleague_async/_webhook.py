@@ -35,9 +35,9 @@ __all__ = [
     "sign_webhook",
 ]
 
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the scheme's prefix, not a secret
 MAX_EVENT_DEPTH = 64
-"""How deeply an event's JSON may nest; deeper is an ``InvalidWebhookError``."""  # noqa: S105 - the scheme's prefix, not a secret
+"""How deeply an event's JSON may nest; deeper is an ``InvalidWebhookError``."""
 ID_HEADER = "webhook-id"
 TIMESTAMP_HEADER = "webhook-timestamp"
 SIGNATURE_HEADER = "webhook-signature"
