@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import csv
 import json
+import math
 import os
 import sys
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
@@ -54,6 +55,26 @@ SANDBOX_LIMITS = {"default": "50/second", "POST /api/core/voice/agent/call": "20
 _PHONE_COLUMNS = ("to", "phone", "number", "phone_number")
 
 
+# Exit 2: input refused locally, or a 400/404/422, the API saying the input is wrong (an
+# unknown agent or call, a bad value). Any other API or network failure exits 1.
+_INVALID_INPUT = (
+    ca.ValidationError,
+    ca.ConfigurationError,
+    ca.BadRequestError,
+    ca.NotFoundError,
+    ca.UnprocessableEntityError,
+)
+
+
+def _exit_code(exc: ca.CalleagueError) -> int:
+    return EXIT_USAGE if isinstance(exc, _INVALID_INPUT) else EXIT_FAILED
+
+
+def _message(exc: ca.CalleagueError) -> str:
+    # The session's hint names its keyword argument; here the switch is a flag.
+    return str(exc).replace("pass allow_insecure_http=True", "pass --allow-insecure-http")
+
+
 class CommandError(Exception):
     """A one-line error for the user, with the exit code to leave with."""
 
@@ -79,6 +100,18 @@ def _parser() -> argparse.ArgumentParser:
         "--sandbox-calls", type=int, default=1000, metavar="N", help="calls in the sandbox (1000)"
     )
     parser.add_argument(
+        "--sandbox-latency",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="seconds the sandbox waits before each reply (0)",
+    )
+    parser.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        help="allow a plain http:// base URL that is not this machine (the key travels in clear)",
+    )
+    parser.add_argument(
         "--rate-limit",
         action="append",
         default=[],
@@ -92,7 +125,9 @@ def _parser() -> argparse.ArgumentParser:
     calls = commands.add_parser("calls", help="start, read and export calls")
     calls_cmd = calls.add_subparsers(dest="action", metavar="ACTION", required=True)
     export = calls_cmd.add_parser("export", help="export every call to JSONL or CSV")
-    export.add_argument("--status", help="only calls with this status")
+    export.add_argument(
+        "--status", help=f"only calls with this status ({', '.join(ca.CallStatus)}, ...)"
+    )
     export.add_argument("--agent-id", help="only calls of this assistant")
     export.add_argument("--format", choices=("jsonl", "csv"), default=None)
     export.add_argument("-o", "--output", help="file to write (calls.jsonl / calls.csv)")
@@ -142,7 +177,10 @@ async def _session(args: argparse.Namespace) -> AsyncIterator[ca.AsyncSession]:
         )
     if not args.sandbox:
         async with ca.AsyncSession(
-            args.api_key, base_url=args.base_url, rate_limits=limits
+            args.api_key,
+            base_url=args.base_url,
+            rate_limits=limits,
+            allow_insecure_http=args.allow_insecure_http,
         ) as session:
             yield session
         return
@@ -150,6 +188,7 @@ async def _session(args: argparse.Namespace) -> AsyncIterator[ca.AsyncSession]:
         calls=args.sandbox_calls,
         rate_limit="50/1",
         route_rate_limits={"calls.start": "20/1"},
+        latency=args.sandbox_latency,
         record_requests=False,
     ) as sb:
         _err(f"sandbox: {sb.base_url} ({args.sandbox_calls} seeded calls)")
@@ -199,6 +238,19 @@ def _print_records(args: argparse.Namespace, records: list[dict[str, Any]], titl
     Console(highlight=False).print(table)
 
 
+def _check_output(path: Path, *, resume: bool = False) -> None:
+    """Refuse an output path that cannot be written, before any request is made."""
+    if path.is_dir():
+        raise CommandError(f"{path} is a directory; -o needs a file name", EXIT_USAGE)
+    if path.exists() and not resume:
+        raise CommandError(f"{path} exists; remove it or choose another -o", EXIT_USAGE)
+    folder = path.parent
+    if not folder.is_dir():
+        raise CommandError(f"{path}: directory {folder} does not exist", EXIT_USAGE)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CommandError(f"{path}: directory {folder} is not writable", EXIT_USAGE)
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("{task.description}"),
@@ -219,8 +271,13 @@ async def _calls_export(args: argparse.Namespace, s: ca.AsyncSession) -> int:
     output = Path(args.output or f"calls.{fmt}")
     if args.concurrency < 1 or args.concurrency > 64:
         raise CommandError("--concurrency must be in 1..64", EXIT_USAGE)
-    if output.exists() and not args.resume:
-        raise CommandError(f"{output} exists; remove it or choose another -o", EXIT_USAGE)
+    _check_output(output, resume=args.resume)
+    if args.status is not None and args.status not in set(ca.CallStatus):
+        # Servers add statuses: an unknown one may be new, so it is asked for all the same.
+        _err(
+            f"warning: --status {args.status!r} is not a known status "
+            f"({', '.join(ca.CallStatus)}); exporting the calls that have it, if any"
+        )
     written = [0]
     with _progress() as progress:
         task = progress.add_task("exporting", total=None, rate="")
@@ -257,7 +314,7 @@ async def _calls_export(args: argparse.Namespace, s: ca.AsyncSession) -> int:
             hint = (
                 f" ({written[0]} calls are in {part}; --resume continues)" if part.exists() else ""
             )
-            raise CommandError(f"{exc}{hint}") from None
+            raise CommandError(f"{_message(exc)}{hint}", _exit_code(exc)) from None
     summary = {
         "path": str(result.path),
         "written": result.written,
@@ -323,14 +380,15 @@ async def _dial(args: argparse.Namespace, s: ca.AsyncSession) -> int:
         raise CommandError(f"{leads} has no 'to' (or phone/number) column", EXIT_USAGE)
     if args.concurrency < 1:
         raise CommandError("--concurrency must be >= 1", EXIT_USAGE)
+    output = Path(args.output or leads.with_name(leads.stem + ".results.csv"))
+    if output.exists() and not output.is_dir():
+        # It records who was dialed: overwriting it would invite dialing them again.
+        raise CommandError(f"{output} exists; move it away or choose another -o", EXIT_USAGE)
+    _check_output(output)
     try:
         await s.agents.get(args.agent_id)
     except ca.NotFoundError:
         raise CommandError(f"unknown agent {args.agent_id!r}", EXIT_USAGE) from None
-    output = Path(args.output or leads.with_name(leads.stem + ".results.csv"))
-    if output.exists():
-        # It records who was dialed: overwriting it would invite dialing them again.
-        raise CommandError(f"{output} exists; move it away or choose another -o", EXIT_USAGE)
     counts = {"placed": 0, "failed": 0, "unknown": 0}
     in_flight: dict[int, ca.CallRequest] = {}
 
@@ -392,37 +450,47 @@ _HANDLERS = {
 async def _run(args: argparse.Namespace) -> int:
     if args.sandbox_calls < 0:
         raise CommandError("--sandbox-calls must be >= 0", EXIT_USAGE)
+    if not (math.isfinite(args.sandbox_latency) and args.sandbox_latency >= 0):
+        raise CommandError("--sandbox-latency must be a number of seconds >= 0", EXIT_USAGE)
     handler = _HANDLERS[(args.command, getattr(args, "action", None))]
     async with _session(args) as session:
         return await handler(args, session)
+
+
+def _serve_sandbox(argv: Sequence[str]) -> int:
+    """``calleague sandbox``: the ``python -m calleague_async.testing`` server, named as such."""
+    from calleague_async.testing import __main__ as server
+
+    parser = server._build_parser()
+    parser.prog = "calleague sandbox"
+    args = parser.parse_args(argv)
+    config, key_source = server._config(args, parser)
+    try:
+        asyncio.run(server._serve(config, args.host, args.port, key_source))
+    except KeyboardInterrupt:
+        pass
+    except OSError as error:
+        _err(f"calleague sandbox: cannot serve on {args.host}:{args.port}: {error}")
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``calleague`` command; return its exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["sandbox"]:
-        from calleague_async.testing.__main__ import main as serve
-
-        return serve(argv[1:])
+        return _serve_sandbox(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "sandbox":  # global options before it mean nothing to the server
-        from calleague_async.testing.__main__ import main as serve
-
-        return serve([])
+        return _serve_sandbox([])
     try:
         return asyncio.run(_run(args))
     except CommandError as exc:
         _err(f"error: {exc}")
         return exc.code
-    except (ca.ValidationError, ca.ConfigurationError) as exc:
-        _err(f"error: {exc}")
-        return EXIT_USAGE
-    except ca.OutcomeUnknownError as exc:
-        _err(f"error: {exc}")
-        return EXIT_FAILED
     except ca.CalleagueError as exc:
-        _err(f"error: {exc}")
-        return EXIT_FAILED
+        _err(f"error: {_message(exc)}")
+        return _exit_code(exc)
     except OSError as exc:
         _err(f"error: {exc.filename or ''}: {exc.strerror or exc}")
         return EXIT_FAILED

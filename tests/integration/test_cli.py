@@ -132,12 +132,12 @@ def test_calls_get_json_is_the_record_the_export_writes(tmp_path: Path) -> None:
         (["--sandbox", "calls", "start", "--agent-id", "ag_123", "--to", "0312"], 2, "E.164"),
         (["--sandbox", "calls", "start", "--agent-id", "ag_123", "--to", "+903121234567",
           "--metadata", "{oops"], 2, "not JSON"),
-        (["--sandbox", "calls", "start", "--agent-id", "ag_nope", "--to", "+903121234567"], 1,
+        (["--sandbox", "calls", "start", "--agent-id", "ag_nope", "--to", "+903121234567"], 2,
          "Agent not found"),
-        (["--sandbox", "calls", "get", "cl_nope"], 1, "404"),
+        (["--sandbox", "calls", "get", "cl_nope"], 2, "404"),
         (["calls", "get", "cl_8f2a"], 2, "no API key"),
         (["--base-url", "http://api.example.com", "--api-key", "sk_x", "calls", "get", "c"], 2,
-         "clear text"),
+         "pass --allow-insecure-http"),
         (["--sandbox", "--rate-limit", "nonsense", "agents", "list"], 2, "KEY=RATE"),
         (["--sandbox", "--rate-limit", "GET /nope=1/second", "agents", "list"], 2, "unknown"),
     ],
@@ -258,3 +258,106 @@ def test_ctrl_c_during_dial_accounts_for_every_call_in_flight(tmp_path: Path) ->
     outcomes = {r["outcome"] for r in rows}
     assert "placed" in outcomes and "unknown" in outcomes
     assert all("interrupted" in r["error"] for r in rows if r["outcome"] == "unknown")
+
+
+def test_an_unknown_agent_exits_2_in_every_command(tmp_path: Path) -> None:
+    (tmp_path / "leads.csv").write_text("phone\n+905551110001\n")
+    start = run("--sandbox", "calls", "start", "--agent-id", "ag_nope", "--to", "+903121234567",
+                cwd=tmp_path)  # fmt: skip
+    dial = run("--sandbox", "dial", "leads.csv", "--agent-id", "ag_nope", cwd=tmp_path)
+    assert start.returncode == dial.returncode == 2, start.stderr + dial.stderr
+    assert not (tmp_path / "leads.results.csv").exists()
+
+
+def test_an_api_or_network_failure_exits_1(tmp_path: Path) -> None:
+    # Port 9 on this machine: nothing listens, the connection is refused (no traffic leaves).
+    proc = run("--base-url", "http://127.0.0.1:9", "--api-key", "sk_x", "calls", "get", "c",
+               cwd=tmp_path)  # fmt: skip
+    no_traceback(proc)
+    assert proc.returncode == 1, proc.stderr
+
+
+def test_an_unknown_status_is_a_warning_not_an_error(tmp_path: Path) -> None:
+    proc = run("--sandbox", "--sandbox-calls", "20", "calls", "export", "--status", "bogus",
+               "-o", "c.jsonl", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1
+    assert "--status 'bogus' is not a known status" in warnings[0]
+    assert "completed" in warnings[0]  # it names the known ones
+    assert (tmp_path / "c.jsonl").read_text() == ""
+    known = run("--sandbox", "--sandbox-calls", "20", "calls", "export", "--status", "completed",
+                "-o", "d.jsonl", cwd=tmp_path)  # fmt: skip
+    assert known.returncode == 0 and "warning:" not in known.stderr
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        ("missing/calls.jsonl", "does not exist"),
+        ("adir", "is a directory"),
+    ],
+)
+def test_a_bad_output_path_exits_2_before_any_work(
+    tmp_path: Path, output: str, message: str
+) -> None:
+    (tmp_path / "adir").mkdir()
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    proc = run("--sandbox", "calls", "export", "-o", output, cwd=tmp_path)
+    no_traceback(proc)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error:")
+    assert message in proc.stderr
+    assert "exporting" not in proc.stderr  # refused before the progress bar (and any request)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # no partial files
+    (tmp_path / "leads.csv").write_text("phone\n+905551110001\n")
+    # dial checks its -o before asking for the agent: an unknown agent is not what it reports
+    dial = run("--sandbox", "dial", "leads.csv", "--agent-id", "ag_nope", "-o", output,
+               cwd=tmp_path)  # fmt: skip
+    assert dial.returncode == 2 and message in dial.stderr and "agent" not in dial.stderr
+
+
+def test_allow_insecure_http_lifts_the_plain_http_refusal(tmp_path: Path) -> None:
+    # No traffic: the number is refused locally, after the session accepted the URL.
+    args = ["--base-url", "http://api.example.invalid", "--api-key", "sk_x",
+            "calls", "start", "--agent-id", "ag_123", "--to", "0312"]  # fmt: skip
+    refused = run(*args, cwd=tmp_path)
+    assert refused.returncode == 2 and "--allow-insecure-http" in refused.stderr
+    assert "allow_insecure_http=True" not in refused.stderr
+    allowed = run("--allow-insecure-http", *args, cwd=tmp_path)
+    no_traceback(allowed)
+    assert allowed.returncode == 2, allowed.stderr
+    assert "clear text" not in allowed.stderr and "E.164" in allowed.stderr
+
+
+def test_allow_insecure_http_works_on_loopback(tmp_path: Path) -> None:
+    proc = run("--allow-insecure-http", "--base-url", "http://127.0.0.1:9", "--api-key", "sk_x",
+               "calls", "get", "c", cwd=tmp_path)  # fmt: skip
+    no_traceback(proc)
+    assert proc.returncode == 1, proc.stderr  # connection refused: a network failure
+
+
+def test_sandbox_latency(tmp_path: Path) -> None:
+    started = time.monotonic()
+    proc = run("--sandbox", "--sandbox-latency", "0.6", "--json", "calls", "get", "cl_8f2a",
+               cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert time.monotonic() - started >= 0.6
+    assert json.loads(proc.stdout)["callId"] == "cl_8f2a"
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf"])
+def test_sandbox_latency_must_be_seconds(tmp_path: Path, value: str) -> None:
+    proc = run("--sandbox", f"--sandbox-latency={value}", "agents", "list", cwd=tmp_path)
+    no_traceback(proc)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: --sandbox-latency")
+
+
+def test_sandbox_help_names_calleague_sandbox(tmp_path: Path) -> None:
+    proc = run("sandbox", "--help", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage: calleague sandbox ")
+    assert "python -m" not in proc.stdout
+    bad = run("sandbox", "--port", "x", cwd=tmp_path)
+    assert bad.returncode == 2 and "usage: calleague sandbox" in bad.stderr
