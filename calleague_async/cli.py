@@ -389,7 +389,7 @@ async def _dial(args: argparse.Namespace, s: ca.AsyncSession) -> int:
         await s.agents.get(args.agent_id)
     except ca.NotFoundError:
         raise CommandError(f"unknown agent {args.agent_id!r}", EXIT_USAGE) from None
-    counts = {"placed": 0, "failed": 0, "unknown": 0}
+    counts = {"placed": 0, "failed": 0, "unknown": 0, "duplicate": 0}
     in_flight: dict[int, ca.CallRequest] = {}
 
     def requests() -> Iterator[ca.CallRequest]:
@@ -404,13 +404,19 @@ async def _dial(args: argparse.Namespace, s: ca.AsyncSession) -> int:
         task = progress.add_task("dialing", total=total, rate="")
         try:
             async with contextlib.aclosing(
-                s.calls.start_many(requests(), concurrency=args.concurrency)
+                s.calls.start_many(requests(), concurrency=args.concurrency, dedupe=True)
             ) as results:
                 async for r in results:
                     in_flight.pop(r.index, None)
                     outcome = "placed" if r.ok else "unknown" if r.outcome_unknown else "failed"
-                    counts[outcome] += 1
                     error = "" if r.error is None else str(r.error)
+                    if r.duplicate_of is not None:
+                        outcome, error = "duplicate", f"duplicate of row {r.duplicate_of + 1}"
+                        _err(
+                            f"warning: row {r.index + 1}: {r.request.to} duplicates row "
+                            f"{r.duplicate_of + 1}; not dialed again"
+                        )
+                    counts[outcome] += 1
                     call_id = r.call.call_id if r.call is not None else ""
                     writer.writerow([r.index + 1, r.request.to, outcome, call_id, error])
                     out.flush()  # every result on disk as it arrives: nothing lost on a crash
@@ -433,7 +439,8 @@ async def _dial(args: argparse.Namespace, s: ca.AsyncSession) -> int:
     else:
         _err(
             f"{counts['placed']} placed, {counts['failed']} failed, {counts['unknown']} "
-            f"outcome unknown (check before redialing); results in {output}"
+            f"outcome unknown (check before redialing), {counts['duplicate']} duplicate; "
+            f"results in {output}"
         )
     return EXIT_OK
 

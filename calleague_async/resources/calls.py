@@ -73,6 +73,9 @@ class StartResult:
     """The placed call (a :class:`StartPlaced`), else ``None``."""
     error: CalleagueError | None
     """Why the call was not placed (a :class:`StartFailed`), else ``None``."""
+    duplicate_of: int | None
+    """With ``start_many(..., dedupe=True)``: the ``index`` of the earlier request with the
+    same number, when this one was therefore not sent; else ``None``."""
 
     @overload
     def __new__(
@@ -80,7 +83,13 @@ class StartResult:
     ) -> StartPlaced: ...
     @overload
     def __new__(
-        cls, *, index: int, request: CallRequest, call: None = None, error: CalleagueError
+        cls,
+        *,
+        index: int,
+        request: CallRequest,
+        call: None = None,
+        error: CalleagueError,
+        duplicate_of: int | None = None,
     ) -> StartFailed: ...
     def __new__(cls, *args: Any, **kwargs: Any) -> StartResult:
         """Build the kind of result the arguments describe."""
@@ -102,6 +111,11 @@ class StartResult:
         """Whether the call may have been placed although no reply said so."""
         return isinstance(self.error, OutcomeUnknownError)
 
+    @property
+    def duplicate(self) -> bool:
+        """Whether this request was skipped as a duplicate of ``duplicate_of`` (``dedupe=True``)."""
+        return self.duplicate_of is not None
+
 
 @attrs.frozen(kw_only=True)
 class StartPlaced(StartResult):
@@ -113,6 +127,7 @@ class StartPlaced(StartResult):
     request: CallRequest
     call: Call  # pyright: ignore[reportIncompatibleVariableOverride]
     error: None = attrs.field(default=None, repr=False)  # pyright: ignore[reportIncompatibleVariableOverride]
+    duplicate_of: None = attrs.field(default=None, repr=False)  # pyright: ignore[reportIncompatibleVariableOverride]
 
     @property
     def ok(self) -> Literal[True]:
@@ -131,12 +146,15 @@ class StartFailed(StartResult):
 
     ``outcome_unknown`` is True when ``error`` is an
     :class:`~calleague_async.errors.OutcomeUnknownError`: the call may have been placed.
+    ``duplicate`` is True (and ``duplicate_of`` the earlier request's ``index``) when
+    ``start_many(..., dedupe=True)`` skipped it: its number was already dialed in the batch.
     """
 
     index: int
     request: CallRequest
     error: CalleagueError  # pyright: ignore[reportIncompatibleVariableOverride]
     call: None = attrs.field(default=None, repr=False)  # pyright: ignore[reportIncompatibleVariableOverride]
+    duplicate_of: int | None = None
 
     @property
     def ok(self) -> Literal[False]:
@@ -221,6 +239,7 @@ class Calls(Resource):
         extra_headers: Mapping[str, str] | None = None,
         extra_query: Mapping[str, Any] | None = None,
         extra_body: Mapping[str, Any] | None = None,
+        dedupe: bool = False,
     ) -> AsyncGenerator[StartPlaced | StartFailed, None]:
         """Place many calls, ``concurrency`` at a time, yielding each result as it completes.
 
@@ -238,6 +257,13 @@ class Calls(Resource):
         server asked for. A wait beyond that (an hourly quota spent, ``Retry-After: 3600``)
         fails the calls at once with :class:`~calleague_async.errors.LimiterTimeoutError`,
         nothing dialed, instead of hanging the batch; ``None`` waits as long as the server says.
+
+        ``dedupe=True`` dials each number once per batch: numbers are compared normalised
+        (spaces, dashes, dots and parentheses removed, so ``+90 555 123 0001`` is
+        ``+905551230001``), and a request whose number an earlier, sent request already had is
+        not sent: its :class:`StartFailed` has ``duplicate`` True and ``duplicate_of`` the
+        earlier request's ``index``. A request refused before sending (a bad field) claims no
+        number. It keeps one entry per distinct number dialed, so memory grows with those.
 
         >>> leads = [{"agent_id": "ag_123", "to": "+903121234567", "metadata": {"lead": 1}}]
         >>> async for result in s.calls.start_many(leads, concurrency=16):
@@ -258,6 +284,7 @@ class Calls(Resource):
             "extra_query": extra_query,
             "extra_body": extra_body,
         }
+        seen: dict[str, int] | None = {} if dedupe else None
         source = _numbered(requests)
         pending: set[asyncio.Task[StartPlaced | StartFailed]] = set()
         exhausted = False
@@ -270,7 +297,7 @@ class Calls(Resource):
                     else:
                         # The task copies this context: its requests queue as a batch.
                         with queueing(max_wait):
-                            pending.add(asyncio.ensure_future(self._start_one(*item, each)))
+                            pending.add(asyncio.ensure_future(self._start_one(*item, each, seen)))
                 if not pending:
                     return
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
@@ -283,11 +310,26 @@ class Calls(Resource):
                 await asyncio.gather(*pending, return_exceptions=True)
 
     async def _start_one(
-        self, index: int, item: CallRequest | Mapping[str, Any], each: dict[str, Any]
+        self,
+        index: int,
+        item: CallRequest | Mapping[str, Any],
+        each: dict[str, Any],
+        seen: dict[str, int] | None = None,
     ) -> StartPlaced | StartFailed:
         request = CallRequest(agent_id="", to="")
+        number: str | None = None
         try:
             request = _as_request(item)
+            if seen is not None:
+                number = _normalised_number(request.to)
+                first = seen.get(number) if number is not None else None
+                if first is not None:
+                    duplicate = ValidationError(
+                        "to", f"{number} duplicates request {first}: not dialed again"
+                    )
+                    return StartFailed(
+                        index=index, request=request, error=duplicate, duplicate_of=first
+                    )
             # The checks start() makes, made here first: a request refused before it was sent is
             # a plain failure, whatever raised, never an unknown outcome.
             _validate.identifier("agent_id", request.agent_id)
@@ -302,6 +344,10 @@ class Calls(Resource):
             refused = ValidationError("requests", f"{type(exc).__name__}: {exc}")
             refused.__cause__ = exc
             return StartFailed(index=index, request=request, error=refused)
+        if seen is not None and number is not None:
+            # No await since the lookup above, and tasks take their first step in the order
+            # they were made: the earliest request with a number claims it.
+            seen[number] = index
         try:
             call = await self.start(
                 agent_id=request.agent_id,
@@ -597,6 +643,19 @@ def _body_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     for name, value in fields.items():
         _validate.json_value(name, value)
     return dict(fields)
+
+
+_FORMATTING = str.maketrans("", "", " -.()")
+
+
+def _normalised_number(value: object) -> str | None:
+    """``value`` without spaces, dashes, dots and parentheses, if that is E.164; else ``None``."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return _validate.phone_number("to", value.translate(_FORMATTING))
+    except ValidationError:
+        return None
 
 
 async def _numbered(

@@ -174,6 +174,20 @@ def test_dial_a_campaign_from_csv(tmp_path: Path) -> None:
     assert "2 placed, 1 failed" in proc.stderr
 
 
+def test_dial_skips_duplicate_numbers_with_a_warning(tmp_path: Path) -> None:
+    leads = tmp_path / "leads.csv"
+    leads.write_text("phone,name\n+905551110001,Ayse\n+90 555 111 0001,Ayse again\n")
+    proc = run("--sandbox", "dial", "leads.csv", "--agent-id", "ag_123", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["row"]: r for r in csv.DictReader((tmp_path / "leads.results.csv").open())}
+    assert sorted(rows) == ["1", "2"]
+    assert rows["1"]["outcome"] == "placed" and rows["1"]["call_id"].startswith("cl_")
+    assert rows["2"]["outcome"] == "duplicate" and rows["2"]["error"] == "duplicate of row 1"
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "row 2" in warnings[0] and "row 1" in warnings[0]
+    assert "1 placed, 0 failed" in proc.stderr and "1 duplicate" in proc.stderr
+
+
 def test_dial_refuses_unknown_agents_and_csvs_without_numbers(tmp_path: Path) -> None:
     (tmp_path / "leads.csv").write_text("phone\n+905551110001\n")
     (tmp_path / "names.csv").write_text("name\nAyse\n")

@@ -113,6 +113,49 @@ async def test_start_many_accepts_dicts_async_iterables_and_reports_bad_rows(
     assert sum(sandbox.dials.values()) == 1
 
 
+async def test_start_many_dedupe_dials_each_number_once(
+    dialer: ca.AsyncSession, sandbox: SandboxServer
+) -> None:
+    batch = [
+        {"agent_id": AGENT, "to": "+905551230001"},
+        {"agent_id": AGENT, "to": "+90 555 123 0001"},  # the same number, formatted
+        {"agent_id": AGENT, "to": "+905551230001"},
+        {"agent_id": AGENT, "to": "+905551230002"},
+    ]
+    results = {r.index: r async for r in dialer.calls.start_many(batch, dedupe=True)}
+    assert sandbox.dials["+905551230001"] == 1 and sandbox.dials["+905551230002"] == 1
+    assert sum(sandbox.dials.values()) == 2
+    assert results[0].ok and not results[0].duplicate and results[0].duplicate_of is None
+    for index in (1, 2):
+        skipped = results[index]
+        assert isinstance(skipped, ca.StartFailed) and not skipped.outcome_unknown
+        assert skipped.duplicate and skipped.duplicate_of == 0
+        assert isinstance(skipped.error, ca.ValidationError) and skipped.error.field == "to"
+    assert results[3].ok and not results[3].duplicate
+
+
+async def test_start_many_dedupe_lets_a_refused_row_claim_no_number(
+    dialer: ca.AsyncSession, sandbox: SandboxServer
+) -> None:
+    batch: list[dict[str, object]] = [
+        {"agent_id": AGENT, "to": "+905551230003", "metadata": {"bad": {1, 2}}},  # refused
+        {"agent_id": AGENT, "to": "+905551230003"},
+    ]
+    results = {r.index: r async for r in dialer.calls.start_many(batch, dedupe=True)}
+    assert not results[0].ok and not results[0].duplicate
+    assert results[1].ok
+    assert sandbox.dials["+905551230003"] == 1
+
+
+async def test_start_many_without_dedupe_dials_repeats(
+    dialer: ca.AsyncSession, sandbox: SandboxServer
+) -> None:
+    batch = [{"agent_id": AGENT, "to": "+905551230004"}] * 2
+    results = [r async for r in dialer.calls.start_many(batch, concurrency=1)]
+    assert all(r.ok and not r.duplicate and r.duplicate_of is None for r in results)
+    assert sandbox.dials["+905551230004"] == 2
+
+
 async def test_leaving_start_many_early_cancels_calls_in_flight(sandbox: SandboxServer) -> None:
     sandbox.set_latency(0.2)
     async with ca.AsyncSession(
