@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import functools
 import json
 import pickle
-import socket
 import sys
 import time
 from collections import Counter
@@ -24,7 +22,7 @@ from typing import Any
 import calleague_async as ca
 from benchmarks._util import write
 from benchmarks.soak import rss_mb
-from tests.rawserver import RawServer, Request, read_request, reset, response
+from tests.rawserver import RawServer, Request, read_request, reset, response, unanswered_port
 from tests.test_hostile_servers import CALL, serve
 from tests.test_hostile_servers import gzip_bomb as _gzip_bomb
 
@@ -133,23 +131,9 @@ def _redirect_attack(status: int, dial: bool, cross_origin: bool) -> Attack:
 
 async def connect_stall() -> str:
     """A host that never completes the TCP handshake, answering a dial."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(0)
-    port = server.getsockname()[1]
-    fillers = []
-    for _ in range(4):
-        filler = socket.socket()
-        filler.setblocking(False)
-        with contextlib.suppress(BlockingIOError):
-            filler.connect(("127.0.0.1", port))
-        fillers.append(filler)
-    try:
+    with unanswered_port() as port:
         async with _session(f"http://127.0.0.1:{port}", timeout=0.2, max_retries=0) as s:
             return await _outcome(s.calls.start(agent_id="ag_1", to="+905551112233"))
-    finally:
-        for sock in (*fillers, server):
-            sock.close()
 
 
 async def stale_keepalive() -> str:

@@ -40,7 +40,8 @@ _RESERVED = frozenset({"authorization", "x-api-key", "content-length", "transfer
 
 
 def _visible_ascii(value: str) -> bool:
-    return all(" " <= c <= "~" for c in value)
+    # A header value: visible ASCII, spaces and tabs (RFC 9110 field-vchar, SP, HTAB).
+    return all(" " <= c <= "~" or c == "\t" for c in value)
 
 
 def headers(field: str, value: object) -> dict[str, str] | None:

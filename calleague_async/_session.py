@@ -32,7 +32,14 @@ from calleague_async._limits import (
     parse_limits,
     scope_id,
 )
-from calleague_async._options import NOT_GIVEN, NotGiven, RequestOptions, seconds
+from calleague_async._options import (
+    NOT_GIVEN,
+    NotGiven,
+    RequestOptions,
+    seconds,
+)
+from calleague_async._options import headers as check_headers
+from calleague_async._options import query as check_query
 from calleague_async._raw import CAPTURE as _CAPTURE
 from calleague_async._retry import (
     MAX_RETRY_AFTER,
@@ -149,9 +156,6 @@ def _resolve_base_url(base_url: str | None, allow_insecure_http: bool) -> str:
     return url.rstrip("/")
 
 
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP header name (RFC 9110 token)
-# Set by the SDK itself, or framing that a wrong value would corrupt (request smuggling).
-_RESERVED_HEADERS = frozenset({"authorization", "x-api-key", "content-length", "transfer-encoding"})
 _AUTH_SCHEMES = ("bearer", "x-api-key")
 
 
@@ -162,11 +166,6 @@ def _resolve_headers(
     auth: str = "bearer",
 ) -> dict[str, str]:
     """The headers of every request: ours, the caller's (checked), then the key's."""
-    if default_headers is not None and not isinstance(default_headers, Mapping):
-        raise ConfigurationError(
-            "default_headers must be a mapping of str to str "
-            f"(got {type(default_headers).__name__})"
-        )
     python = ".".join(platform.python_version_tuple()[:2])
     agent = f"calleague-async/{__version__} python/{python} {CLIENT_LIBRARY}"
     if app_info is not None:
@@ -185,21 +184,11 @@ def _resolve_headers(
             )
         agent += " " + app_info
     headers = {"User-Agent": agent, "Accept": "application/json"}
-    for name, value in (default_headers or {}).items():
-        # Values are never shown: a custom header may well carry another credential.
-        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
-            raise ConfigurationError(f"default_headers: {name!r} is not a valid header name")
-        if name.lower() in _RESERVED_HEADERS:
-            raise ConfigurationError(f"default_headers must not set {name} (the SDK sets it)")
-        if not isinstance(value, str):
-            raise ConfigurationError(
-                f"default_headers: the value of {name} must be a str (got {type(value).__name__})"
-            )
-        if not _printable_ascii(value, spaces=True):
-            raise ConfigurationError(
-                f"default_headers: the value of {name} must be printable ASCII, without line "
-                "breaks or control characters"
-            )
+    try:  # the same checks as a call's extra_headers; a session's bad one is configuration
+        checked = check_headers("default_headers", default_headers) or {}
+    except ValidationError as exc:
+        raise ConfigurationError(str(exc)) from None
+    for name, value in checked.items():
         # One header per name whatever its case: "user-agent" replaces ours, not joins it.
         for ours in [h for h in headers if h.lower() == name.lower()]:
             del headers[ours]
@@ -474,10 +463,9 @@ class BaseSession:
         route = adhoc(_validate.http_method("method", method), _validate.request_path("path", path))
         if json is not None:
             _validate.json_value("json", json)
-        if params is not None:
-            _check_params(params)
+        query = check_query("params", params)
         options = self._request_options(timeout, extra_headers, extra_query)
-        return await self._send(route, params=params, json=json, options=options)
+        return await self._send(route, params=query, json=json, options=options)
 
     async def _send(
         self,
@@ -630,9 +618,9 @@ class BaseSession:
                             idempotency_key=(headers or {}).get("Idempotency-Key"),
                             cause=error,
                         )
-                        _annotate(unknown, attempts, history)
+                        _annotate(unknown, attempts, history, ambiguous)
                         raise unknown from error
-                    _annotate(error, attempts, history)
+                    _annotate(error, attempts, history, ambiguous)
                     raise error
                 history.append(_summary(error))
                 if observed:
@@ -753,9 +741,13 @@ def _summary(error: CalleagueError) -> str:
     return type(error).__name__
 
 
-def _annotate(error: CalleagueError, attempts: int, history: list[str]) -> None:
-    """Say on the final error how the request went: attempts, request id, earlier attempts."""
+def _annotate(error: CalleagueError, attempts: int, history: list[str], ambiguous: bool) -> None:
+    """Say on the final error how the request went: attempts, request id, earlier attempts.
+
+    ``may_have_acted`` is judged over all the attempts, not the last (a 429 after a 500).
+    """
     error.attempts = attempts
+    error.may_have_acted = ambiguous
     cause = error.cause if isinstance(error, OutcomeUnknownError) else error
     error.request_id = getattr(cause, "request_id", None) or error.request_id
     if history:
@@ -788,21 +780,6 @@ def _store(spec: str | Store | None) -> Store | None:
             )
         return RedisStore(spec)
     return spec
-
-
-def _check_params(params: object) -> None:
-    """Refuse query parameters that cannot be sent as they are meant."""
-    if not isinstance(params, Mapping):
-        raise ValidationError("params", f"must be a mapping (got {type(params).__name__})")
-    for key, value in params.items():
-        if not isinstance(key, str):
-            raise ValidationError("params", f"names must be strings (got {key!r})")
-        _validate.text("params", key)
-        if isinstance(value, str):
-            _validate.text("params", value)
-        elif value is not None and not isinstance(value, int | float):
-            kind = type(value).__name__
-            raise ValidationError("params", f"{key!r} must be a str, number or None (got {kind})")
 
 
 def _query(params: Mapping[str, Any] | None) -> dict[str, str] | None:

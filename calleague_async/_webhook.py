@@ -355,7 +355,7 @@ def sign_webhook(
     >>> sorted(headers)
     ['webhook-id', 'webhook-signature', 'webhook-timestamp']
     """
-    key = _keys(secret)[0]
+    key = _keys(secret)[0]  # a bad secret is refused; a list of secrets signs with the first
     msg_id = "msg_" + secrets.token_hex(12) if msg_id is None else msg_id
     timestamp = math.floor(time.time()) if timestamp is None else timestamp
     signature = base64.b64encode(_digest(key, msg_id, timestamp, _body_bytes(body))).decode()

@@ -53,10 +53,13 @@ class CalleagueError(Exception):
 
     An error a request ended with also says how it went: ``attempts`` (requests sent, retries
     included; 0 when nothing was sent), ``request_id`` (the server's id of the last reply, when
-    it sent one) and ``history`` (what each earlier attempt got, e.g. ``"502 Bad Gateway"``).
+    it sent one), ``history`` (what each earlier attempt got, e.g. ``"502 Bad Gateway"``) and
+    ``may_have_acted`` (whether any attempt failed after it may have reached the server: for a
+    request that is not safe to repeat, its effect is then unknown).
     """
 
     attempts: int = 0
+    may_have_acted: bool = False
     request_id: str | None = None
     history: tuple[str, ...] = ()
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping
+import socket
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from types import TracebackType
 
 import attrs
@@ -140,3 +142,25 @@ def reset(writer: asyncio.StreamWriter) -> None:
 
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     writer.transport.abort()
+
+
+@contextlib.contextmanager
+def unanswered_port() -> Iterator[int]:
+    """A loopback port whose listen queue is full: connecting hangs, as to a host dropping SYNs."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port: int = server.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+        fillers.append(filler)
+    time.sleep(0.05)  # let the fillers' handshakes land: the queue is then full
+    try:
+        yield port
+    finally:
+        for sock in (*fillers, server):
+            sock.close()

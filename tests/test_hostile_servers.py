@@ -7,10 +7,7 @@ cover what our own well-behaved sandbox never does.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import socket
-import time
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -21,6 +18,7 @@ import calleague_async as ca
 from calleague_async._retry import MAX_REDIRECTS, redirect_target
 from calleague_async._routes import ROUTES
 from tests.rawserver import RawServer, Request, read_request, reset, response
+from tests.rawserver import unanswered_port as hung_port
 
 KEY = "sk_live_hostile_server_key_42"
 CALL = json.dumps({"callId": "cl_1", "status": "ringing"}).encode()
@@ -262,24 +260,8 @@ def test_https_never_follows_to_plain_http_or_another_port() -> None:
 
 @pytest.fixture
 def unanswered_port() -> Iterator[int]:
-    """A port whose listen queue is full: connecting hangs, as to a host that drops SYNs."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(0)
-    port = server.getsockname()[1]
-    fillers = []
-    for _ in range(4):
-        filler = socket.socket()
-        filler.setblocking(False)
-        with contextlib.suppress(BlockingIOError):
-            filler.connect(("127.0.0.1", port))
-        fillers.append(filler)
-    time.sleep(0.05)  # let the fillers' handshakes land: the queue is then full
-    try:
+    with hung_port() as port:
         yield port
-    finally:
-        for sock in (*fillers, server):
-            sock.close()
 
 
 async def test_a_connect_timeout_proves_nothing_was_sent(unanswered_port: int) -> None:

@@ -322,3 +322,17 @@ async def test_the_url_of_each_attempt_is_the_same(
     mock.get(CALL_URL, payload={"callId": "cl_8f2a"})
     await session.calls.get("cl_8f2a")
     assert list(mock.requests) == [("GET", URL(CALL_URL))]
+
+
+async def test_may_have_acted_is_judged_over_every_attempt_not_the_last(
+    mock: aioresponses,
+) -> None:
+    mock.post(HOOK_URL, status=500, payload={"message": "boom"})
+    mock.post(HOOK_URL, status=429, payload={"message": "slow"}, headers={"Retry-After": "0"})
+    async with ca.AsyncSession(
+        api_key=KEY, rate_limits=None, max_retries=1, retry_unknown_outcomes=True
+    ) as s:
+        s._sleep = _no_sleep
+        with pytest.raises(ca.RateLimitError) as info:
+            await s.webhooks.create(url="https://e.x/h", events=["call.ended"])
+    assert info.value.may_have_acted is True  # the 500 may have registered it

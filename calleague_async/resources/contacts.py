@@ -340,12 +340,8 @@ class Contacts(Resource):
                     route, json={"contacts": bodies, **extra}, expect="any", options=options
                 )
         except CalleagueError as exc:
-            policy = self._session._retry
-            unknown = policy.outcome_unknown(exc) or (
-                # Retried although an attempt may have reached the server: it may have.
-                policy.retry_unknown_outcomes and exc.attempts > 1
-            )
-            return attrs.evolve(result, error=exc, outcome_unknown=unknown)
+            # The pipeline judged every attempt, not just the last (a 429 after a 500).
+            return attrs.evolve(result, error=exc, outcome_unknown=exc.may_have_acted)
         except Exception as exc:  # not one of ours (a bug, a library's error): maybe sent
             error = CalleagueError(f"{type(exc).__name__}: {exc}")
             error.__cause__ = exc

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import aiohttp
 import attrs
 
-from calleague_async._webhook import sign
+from calleague_async._webhook import sign_webhook
 from calleague_async.testing._state import CALL_ENDED, Event, StateError, WebhookRegistry
 
 __all__ = ["Deliverer", "Delivery", "Timeline"]
@@ -182,9 +182,7 @@ class Deliverer:
             headers = {
                 "Content-Type": "application/json",
                 "User-Agent": "calleague-sandbox",
-                "webhook-id": event.id,
-                "webhook-timestamp": str(stamp),
-                "webhook-signature": sign(secret, event.id, stamp, body),
+                **sign_webhook(body, secret, msg_id=event.id, timestamp=stamp),
             }
             status: int | None = None
             error: str | None = None

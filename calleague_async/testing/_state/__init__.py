@@ -28,7 +28,7 @@ from calleague_async.testing._state.lifecycle import (
     next_step,
     transcript,
 )
-from calleague_async.testing._state.webhooks import WebhookRegistry, is_loopback
+from calleague_async.testing._state.webhooks import WebhookRegistry
 
 __all__ = [
     "CALL_ENDED",
@@ -53,7 +53,6 @@ __all__ = [
     "StateError",
     "UnavailableError",
     "WebhookRegistry",
-    "is_loopback",
     "next_step",
     "seed_agents",
     "transcript",

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from calleague_async._validate import is_loopback
 from calleague_async._webhook import new_secret
 from calleague_async.testing._state.common import M48, InvalidError, iso, now_ms, splitmix64
 
-__all__ = ["WebhookRegistry", "is_loopback"]
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+__all__ = ["WebhookRegistry"]
 
 
 class WebhookRegistry(Mapping[str, dict[str, Any]]):
