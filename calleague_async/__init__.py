@@ -8,6 +8,7 @@
 
 from calleague_async._client import AsyncSession
 from calleague_async._events import Hook, RedactingFilter, RequestEvent, enable_logging
+from calleague_async._ledger import Ledger, LedgerEntry, MemoryLedger, RedisLedger
 from calleague_async._limits import DEFAULT_RATE_LIMITS, BucketSpec, Store
 from calleague_async._options import NOT_GIVEN, NotGiven
 from calleague_async._pagestyles import PaginationStyle
@@ -24,10 +25,12 @@ from calleague_async.errors import (
     CalleagueError,
     ConfigurationError,
     ConflictError,
+    DuplicateError,
     InvalidResponseError,
     InvalidWebhookError,
     LimiterTimeoutError,
     NotFoundError,
+    NotSentError,
     OutcomeUnknownError,
     PermissionDeniedError,
     QuotaExceededError,
@@ -52,9 +55,12 @@ from calleague_async.models import (
 from calleague_async.resources.calls import (
     CallRequest,
     CallRequestDict,
+    Outcome,
+    StartBatch,
     StartFailed,
     StartPlaced,
     StartResult,
+    campaign_idempotency_key,
 )
 from calleague_async.resources.contacts import BulkRejected, BulkResult, ContactRequest
 
@@ -83,13 +89,19 @@ __all__ = [
     "ConflictError",
     "Contact",
     "ContactRequest",
+    "DuplicateError",
     "Hook",
     "InvalidResponseError",
     "InvalidWebhookError",
+    "Ledger",
+    "LedgerEntry",
     "LimiterTimeoutError",
     "ListCursor",
+    "MemoryLedger",
     "NotFoundError",
     "NotGiven",
+    "NotSentError",
+    "Outcome",
     "OutcomeUnknownError",
     "Page",
     "PaginationStyle",
@@ -99,9 +111,11 @@ __all__ = [
     "RawResponse",
     "RedactingFilter",
     "RedirectError",
+    "RedisLedger",
     "RequestEvent",
     "ResponseTooLargeError",
     "ServerError",
+    "StartBatch",
     "StartFailed",
     "StartPlaced",
     "StartResult",
@@ -112,6 +126,7 @@ __all__ = [
     "WebhookEvent",
     "WebhookVerificationError",
     "__version__",
+    "campaign_idempotency_key",
     "enable_logging",
     "parse_webhook",
 ]

@@ -105,6 +105,23 @@ def _resolve_api_key(api_key: str | None) -> str:
 
 # scheme://user:password@host -> scheme://***@host, for messages about a refused base_url
 # (everything up to the last "@": a password may hold "/" or "@" itself).
+class Flight:
+    """Where one request of a batch is, for a batch that stops while it is in flight.
+
+    ``sending``: an attempt left the limiter and is being written or answered (a stop now may
+    leave it placed). ``sent``: some attempt began to be written. ``acted``: some attempt
+    failed after it may have reached the server. A request that was never ``sending`` when
+    stopped, and never ``acted``, provably placed nothing.
+    """
+
+    __slots__ = ("acted", "sending", "sent")
+
+    def __init__(self) -> None:
+        self.sending = False
+        self.sent = False
+        self.acted = False
+
+
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)?.*@", re.DOTALL)
 
 
@@ -477,8 +494,12 @@ class BaseSession:
         expect: Expect = "any",
         options: RequestOptions | None = None,
         idempotency_key: str | None = None,
+        flight: Flight | None = None,
     ) -> Any:
-        """The pipeline: limiter, transport, decode, retry decision; events where observed."""
+        """The pipeline: limiter, transport, decode, retry decision; events where observed.
+
+        ``flight``, when given, is kept up to date with where the request is (a batch's).
+        """
         events = self._events
         observed = events.enabled
         capture = _CAPTURE.get()
@@ -511,6 +532,7 @@ class BaseSession:
             history: list[str] = []
             sent_at = 0.0
             ambiguous = False  # did any attempt fail after it may have reached the server?
+            written = False  # did any attempt begin to be written?
             while True:
                 attempts += 1
                 if limiter is not None:
@@ -527,7 +549,9 @@ class BaseSession:
                                 )
                         else:
                             sent_at = granted
-                    except CalleagueError:
+                    except CalleagueError as exc:
+                        # Refused before this attempt: earlier ones may have been written.
+                        exc.sent, exc.may_have_acted = written, ambiguous
                         raise
                     except Exception as exc:  # the store's own errors (Redis down) stop here
                         raise APIConnectionError(
@@ -536,6 +560,8 @@ class BaseSession:
                             path=path,
                             request_sent=False,
                         ) from exc
+                if flight is not None:
+                    flight.sending = flight.sent = True
                 try:
                     if observed:
                         begun = time.monotonic()
@@ -588,6 +614,12 @@ class BaseSession:
                 if limiter is not None:
                     await _feed_back(limiter, route, error, sent_at)
                 ambiguous = ambiguous or retry.outcome_unknown(error)
+                # An attempt whose connection never opened wrote nothing.
+                written = written or not (
+                    isinstance(error, APIConnectionError) and not error.request_sent
+                )
+                if flight is not None:
+                    flight.sending, flight.sent, flight.acted = False, written, ambiguous
                 wait = None
                 if attempts <= opts.max_retries:
                     if delays is None:
@@ -618,9 +650,9 @@ class BaseSession:
                             idempotency_key=(headers or {}).get("Idempotency-Key"),
                             cause=error,
                         )
-                        _annotate(unknown, attempts, history, ambiguous)
+                        _annotate(unknown, attempts, history, ambiguous, written)
                         raise unknown from error
-                    _annotate(error, attempts, history, ambiguous)
+                    _annotate(error, attempts, history, ambiguous, written)
                     raise error
                 history.append(_summary(error))
                 if observed:
@@ -741,13 +773,17 @@ def _summary(error: CalleagueError) -> str:
     return type(error).__name__
 
 
-def _annotate(error: CalleagueError, attempts: int, history: list[str], ambiguous: bool) -> None:
+def _annotate(
+    error: CalleagueError, attempts: int, history: list[str], ambiguous: bool, written: bool
+) -> None:
     """Say on the final error how the request went: attempts, request id, earlier attempts.
 
-    ``may_have_acted`` is judged over all the attempts, not the last (a 429 after a 500).
+    ``may_have_acted`` and ``sent`` are judged over all the attempts, not the last (a 429
+    after a 500).
     """
     error.attempts = attempts
     error.may_have_acted = ambiguous
+    error.sent = written
     cause = error.cause if isinstance(error, OutcomeUnknownError) else error
     error.request_id = getattr(cause, "request_id", None) or error.request_id
     if history:

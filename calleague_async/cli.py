@@ -15,6 +15,7 @@ import json
 import math
 import os
 import sys
+import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,8 +41,11 @@ except ImportError as _missing:  # the SDK installs without rich; only this comm
     raise SystemExit(2) from None
 
 import calleague_async as ca
+from calleague_async import _results as results
+from calleague_async import _validate
 from calleague_async._limits import DEFAULT_RATE_LIMITS
 from calleague_async.export import Format, export_calls, partial_paths
+from calleague_async.resources.calls import _normalised_number as _normalised
 from calleague_async.testing import SandboxServer
 
 __all__ = ["main"]
@@ -73,6 +77,10 @@ def _exit_code(exc: ca.CalleagueError) -> int:
 def _message(exc: ca.CalleagueError) -> str:
     # The session's hint names its keyword argument; here the switch is a flag.
     return str(exc).replace("pass allow_insecure_http=True", "pass --allow-insecure-http")
+
+
+# Set by a command that said what its interruption left behind: main() adds nothing then.
+_EXPLAINED: list[bool] = []
 
 
 class CommandError(Exception):
@@ -151,6 +159,27 @@ def _parser() -> argparse.ArgumentParser:
     dial.add_argument("--agent-id", required=True)
     dial.add_argument("--concurrency", type=int, default=16, help="calls in flight (16)")
     dial.add_argument("-o", "--output", help="results CSV (LEADS.results.csv)")
+    dial.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the results file: dial only the rows not sent (or absent)",
+    )
+    dial.add_argument(
+        "--redial-unknown",
+        action="store_true",
+        help="with --resume (or --ledger): also dial rows whose outcome is unknown, with the "
+        "Idempotency-Key each was first sent with",
+    )
+    dial.add_argument(
+        "--campaign",
+        metavar="NAME",
+        help="the campaign's name: keys each row's Idempotency-Key and the ledger (LEADS' stem)",
+    )
+    dial.add_argument(
+        "--ledger",
+        metavar="URL",
+        help="a redis:// URL shared by every dialer of the campaign: each person dialed once",
+    )
 
     commands.add_parser(
         "sandbox", help="serve the sandbox for other tools (see 'calleague sandbox --help')"
@@ -306,6 +335,7 @@ async def _calls_export(args: argparse.Namespace, s: ca.AsyncSession) -> int:
                 f"interrupted: {written[0]} calls are in {part}; run the same command with "
                 "--resume to continue"
             )
+            _EXPLAINED.append(True)
             return EXIT_INTERRUPTED
         except (ca.ValidationError, ca.ConfigurationError):
             raise
@@ -338,8 +368,39 @@ async def _calls_start(args: argparse.Namespace, s: ca.AsyncSession) -> int:
             raise CommandError(f"--metadata is not JSON: {exc}", EXIT_USAGE) from None
         if not isinstance(metadata, dict):
             raise CommandError("--metadata must be a JSON object, like '{\"orderId\": 1}'", 2)
-    call = await s.calls.start(agent_id=args.agent_id, to=args.to, metadata=metadata)
-    _print_one(args, _record(call), "call started")
+    key = uuid.uuid4().hex
+    request = ca.CallRequest(
+        agent_id=args.agent_id, to=args.to, metadata=metadata, idempotency_key=key
+    )
+    # A batch of one: stopped by Ctrl-C, it says whether the request had been sent.
+    batch = s.calls.start_many([request], concurrency=1)
+    result: ca.StartPlaced | ca.StartFailed | None = None
+    try:
+        async with batch:
+            async for result in batch:  # noqa: B007 - the one result, read below
+                pass
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        stopped = batch.unyielded[0] if batch.unyielded else None
+        if stopped is not None and stopped.call is not None:
+            _print_one(args, _record(stopped.call), "call started")
+        elif stopped is not None and stopped.status == "unknown":
+            _err(
+                "interrupted after the request was sent: the call may have been placed; check "
+                f"before starting it again (Idempotency-Key {key})"
+            )
+        elif stopped is not None and stopped.sent:
+            _err(
+                "interrupted while waiting to retry: the server refused every attempt in a way "
+                "that proves no call was placed"
+            )
+        else:
+            _err("interrupted before the request was sent: nothing was sent, no call placed")
+        _EXPLAINED.append(True)
+        raise
+    assert result is not None
+    if result.error is not None:
+        raise result.error
+    _print_one(args, _record(result.call), "call started")
     return EXIT_OK
 
 
@@ -362,9 +423,39 @@ def _leads(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
             yield number, {k.strip(): (v or "").strip() for k, v in row.items() if k}
 
 
-def _lead_request(row: Mapping[str, str], phone: str, agent_id: str) -> ca.CallRequest:
+def _lead_request(row: Mapping[str, str], phone: str, agent_id: str, key: str) -> ca.CallRequest:
     metadata = {k: v for k, v in row.items() if k != phone and v != ""}
-    return ca.CallRequest(agent_id=agent_id, to=row.get(phone, ""), metadata=metadata or None)
+    return ca.CallRequest(
+        agent_id=agent_id, to=row.get(phone, ""), metadata=metadata or None, idempotency_key=key
+    )
+
+
+def _same_number(a: str, b: str) -> bool:
+    return a == b or (_normalised(a) or a) == (_normalised(b) or b)
+
+
+def _dial_output(args: argparse.Namespace, leads: Path) -> tuple[Path, dict[int, results.Row]]:
+    """The results file, and with ``--resume`` what it says of each row so far."""
+    output = Path(args.output or leads.with_name(leads.stem + ".results.csv"))
+    if args.redial_unknown and not (args.resume or args.ledger):
+        raise CommandError("--redial-unknown goes with --resume (or --ledger)", EXIT_USAGE)
+    if not args.resume:
+        if output.exists() and not output.is_dir():
+            # It records who was dialed: overwriting it would invite dialing them again.
+            raise CommandError(
+                f"{output} exists: pass --resume to continue that campaign, or choose another -o",
+                EXIT_USAGE,
+            )
+        _check_output(output)
+        return output, {}
+    if not output.is_file():
+        raise CommandError(f"--resume: {output} does not exist; nothing to resume", EXIT_USAGE)
+    _check_output(output, resume=True)
+    try:
+        prior = results.read(output)
+    except results.ResultsFileError as exc:
+        raise CommandError(f"--resume: {exc}", EXIT_USAGE) from None
+    return output, prior
 
 
 async def _dial(args: argparse.Namespace, s: ca.AsyncSession) -> int:
@@ -372,7 +463,7 @@ async def _dial(args: argparse.Namespace, s: ca.AsyncSession) -> int:
     try:
         with open(leads, encoding="utf-8-sig", newline="") as fp:
             header = next(csv.reader(fp), [])
-        total = sum(1 for _ in _leads(leads))
+        rows = list(_leads(leads))
     except OSError as exc:
         raise CommandError(f"cannot read {leads}: {exc.strerror or exc}", EXIT_USAGE) from None
     phone = next((c.strip() for c in header if c.strip().lower() in _PHONE_COLUMNS), None)
@@ -380,69 +471,158 @@ async def _dial(args: argparse.Namespace, s: ca.AsyncSession) -> int:
         raise CommandError(f"{leads} has no 'to' (or phone/number) column", EXIT_USAGE)
     if args.concurrency < 1:
         raise CommandError("--concurrency must be >= 1", EXIT_USAGE)
-    output = Path(args.output or leads.with_name(leads.stem + ".results.csv"))
-    if output.exists() and not output.is_dir():
-        # It records who was dialed: overwriting it would invite dialing them again.
-        raise CommandError(f"{output} exists; move it away or choose another -o", EXIT_USAGE)
-    _check_output(output)
+    campaign = _validate.identifier("--campaign", args.campaign or leads.stem)
+    output, prior = _dial_output(args, leads)
+    for number, row in rows:
+        before = prior.get(number)
+        if before is not None and not _same_number(before.to, row.get(phone, "")):
+            raise CommandError(
+                f"--resume: row {number} of {leads} is {row.get(phone, '')!r} but {output} has "
+                f"{before.to!r} for it: the leads changed since; use a new -o",
+                EXIT_USAGE,
+            )
     try:
         await s.agents.get(args.agent_id)
     except ca.NotFoundError:
         raise CommandError(f"unknown agent {args.agent_id!r}", EXIT_USAGE) from None
-    counts = {"placed": 0, "failed": 0, "unknown": 0, "duplicate": 0}
-    in_flight: dict[int, ca.CallRequest] = {}
+
+    # What this run dials: rows never sent (or absent), and unknown ones if asked to. A
+    # number an earlier run placed, tried or may have placed is a duplicate here.
+    redial = {"not_sent", "unknown"} if args.redial_unknown else {"not_sent"}
+    final: dict[int, results.Row] = dict(prior)
+    taken: dict[str, int] = {}
+    for number, entry in sorted(prior.items()):
+        if entry.outcome in {"placed", "failed", "unknown"} and entry.outcome not in redial:
+            taken.setdefault(_normalised(entry.to) or entry.to, number)
+    todo: list[tuple[int, ca.CallRequest]] = []
+    skipped: list[results.Row] = []
+    for number, row in rows:
+        before = prior.get(number)
+        if before is not None and before.outcome not in redial:
+            continue
+        to = row.get(phone, "")
+        first = taken.get(_normalised(to) or to)
+        if first is not None and first != number:
+            skipped.append(results.Row(number, to, "duplicate", error=f"duplicate of row {first}"))
+            continue
+        key = (before.idempotency_key if before is not None else "") or (
+            ca.campaign_idempotency_key(campaign, to)
+        )
+        todo.append((number, _lead_request(row, phone, args.agent_id, key)))
+
+    counts = dict.fromkeys(("placed", "failed", "unknown", "not_sent", "duplicate"), 0)
+    batch_rows: list[int] = []  # the batch's index -> the row number
+    interrupted = False
+
+    def note(entry: results.Row) -> None:
+        final[entry.row] = entry
+        counts[entry.outcome] += 1
+        log.write(entry)
 
     def requests() -> Iterator[ca.CallRequest]:
-        for index, (_, row) in enumerate(_leads(leads)):
-            request = _lead_request(row, phone, args.agent_id)
-            in_flight[index] = request  # handed to start_many: from here it may be dialed
+        for number, request in todo:
+            batch_rows.append(number)
+            # Handed to the batch: from here it may be dialed. A crash leaves it in_flight.
+            log.write(
+                results.Row(
+                    number, request.to, results.IN_FLIGHT,
+                    idempotency_key=request.idempotency_key or "",
+                )
+            )  # fmt: skip
             yield request
 
-    with open(output, "x", encoding="utf-8", newline="") as out, _progress() as progress:
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["row", "to", "outcome", "call_id", "error"])
-        task = progress.add_task("dialing", total=total, rate="")
-        try:
-            async with contextlib.aclosing(
-                s.calls.start_many(requests(), concurrency=args.concurrency, dedupe=True)
-            ) as results:
-                async for r in results:
-                    in_flight.pop(r.index, None)
-                    outcome = "placed" if r.ok else "unknown" if r.outcome_unknown else "failed"
-                    error = "" if r.error is None else str(r.error)
-                    if r.duplicate_of is not None:
-                        outcome, error = "duplicate", f"duplicate of row {r.duplicate_of + 1}"
-                        _err(
-                            f"warning: row {r.index + 1}: {r.request.to} duplicates row "
-                            f"{r.duplicate_of + 1}; not dialed again"
-                        )
-                    counts[outcome] += 1
-                    call_id = r.call.call_id if r.call is not None else ""
-                    writer.writerow([r.index + 1, r.request.to, outcome, call_id, error])
-                    out.flush()  # every result on disk as it arrives: nothing lost on a crash
+    def outcome(r: ca.StartPlaced | ca.StartFailed) -> results.Row:
+        number = batch_rows[r.index]
+        status: str = r.status
+        error = "" if r.error is None else _message(r.error)
+        if r.duplicate_of is not None:
+            error = f"duplicate of row {batch_rows[r.duplicate_of]}"
+            _err(f"warning: row {number}: {r.request.to} duplicates row "
+                 f"{batch_rows[r.duplicate_of]}; not dialed again")  # fmt: skip
+        elif status == "unknown":
+            error = f"{error}: check before redialing"
+        return results.Row(
+            number,
+            r.request.to,
+            status,
+            call_id=r.call.call_id if r.call is not None else "",
+            idempotency_key=r.request.idempotency_key or "",
+            error=error,
+        )
+
+    # Made first: its arguments are checked before the results file is touched.
+    batch = s.calls.start_many(
+        requests(),
+        concurrency=args.concurrency,
+        dedupe=True,
+        campaign=campaign,
+        ledger=args.ledger,
+        redial_unknown=bool(args.redial_unknown and args.ledger),
+    )
+    log = results.Log(output, append=bool(prior))
+    for entry in skipped:
+        _err(f"warning: row {entry.row}: {entry.to} duplicates row {entry.error.split()[-1]}; "
+             "not dialed again")  # fmt: skip
+        note(entry)
+    try:
+        with _progress() as progress:
+            task = progress.add_task("dialing", total=len(todo), rate="")
+            async with batch:
+                async for r in batch:
+                    note(outcome(r))
                     progress.update(
                         task,
                         advance=1,
                         rate=f"{counts['placed']} placed, {counts['failed']} failed, "
                         f"{counts['unknown']} unknown",
                     )
-        finally:
-            # Interrupted (Ctrl-C) or failed: calls in flight may have been placed.
-            for index, request in sorted(in_flight.items()):
-                counts["unknown"] += 1
-                reason = "interrupted while in flight: check before redialing"
-                writer.writerow([index + 1, request.to, "unknown", "", reason])
-            out.flush()
-    summary = {**counts, "results": str(output)}
-    if args.json:
-        sys.stdout.write(json.dumps(summary) + "\n")
-    else:
-        _err(
-            f"{counts['placed']} placed, {counts['failed']} failed, {counts['unknown']} "
-            f"outcome unknown (check before redialing), {counts['duplicate']} duplicate; "
-            f"results in {output}"
-        )
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        interrupted = True
+        raise
+    finally:
+        for r in batch.unyielded:
+            entry = outcome(r)
+            if isinstance(r.error, ca.NotSentError):
+                entry.error = "interrupted before it was sent; --resume dials it"
+            elif entry.outcome == "unknown":
+                entry.error = f"interrupted: {entry.error}"
+            note(entry)
+        for number, request in todo[len(batch_rows) :]:
+            note(results.Row(number, request.to, "not_sent",
+                             idempotency_key=request.idempotency_key or "",
+                             error="interrupted before its turn; --resume dials it"))  # fmt: skip
+        log.close()
+        for number, row in rows:  # every input row has a line
+            if number not in final:
+                final[number] = results.Row(number, row.get(phone, ""), "not_sent")
+        results.compact(output, final.values())
+        _dial_summary(args, output, counts, final, interrupted)
     return EXIT_OK
+
+
+def _dial_summary(
+    args: argparse.Namespace,
+    output: Path,
+    run: dict[str, int],
+    final: dict[int, results.Row],
+    interrupted: bool,
+) -> None:
+    total = results.counts(final.values())
+    if args.json:
+        summary = {**total, "thisRun": run, "interrupted": interrupted, "results": str(output)}
+        sys.stdout.write(json.dumps(summary) + "\n")
+        return
+    words = (
+        f"{total['placed']} placed, {total['failed']} failed, {total['unknown']} outcome "
+        f"unknown (check before redialing), {total['not_sent']} not sent, "
+        f"{total['duplicate']} duplicate"
+    )
+    if interrupted:
+        _EXPLAINED.append(True)
+        _err(f"interrupted: {words}; results in {output}; run the same command with --resume "
+             "to dial the rows not sent")  # fmt: skip
+    else:
+        _err(f"{words}; results in {output}")
 
 
 _HANDLERS = {
@@ -505,7 +685,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _err(f"error: {type(exc).__name__}: {exc}")
         return EXIT_USAGE
     except KeyboardInterrupt:
-        _err("interrupted")
+        if not _EXPLAINED:
+            _err("interrupted")
         return EXIT_INTERRUPTED
 
 

@@ -21,10 +21,12 @@ __all__ = [
     "CalleagueError",
     "ConfigurationError",
     "ConflictError",
+    "DuplicateError",
     "InvalidResponseError",
     "InvalidWebhookError",
     "LimiterTimeoutError",
     "NotFoundError",
+    "NotSentError",
     "OutcomeUnknownError",
     "PermissionDeniedError",
     "QuotaExceededError",
@@ -55,11 +57,14 @@ class CalleagueError(Exception):
     included; 0 when nothing was sent), ``request_id`` (the server's id of the last reply, when
     it sent one), ``history`` (what each earlier attempt got, e.g. ``"502 Bad Gateway"``) and
     ``may_have_acted`` (whether any attempt failed after it may have reached the server: for a
-    request that is not safe to repeat, its effect is then unknown).
+    request that is not safe to repeat, its effect is then unknown) and ``sent`` (whether any
+    attempt left the rate limiter and began to be written to the server: False for a request
+    refused client-side, held by the limiter, or whose every connection failed to open).
     """
 
     attempts: int = 0
     may_have_acted: bool = False
+    sent: bool = False
     request_id: str | None = None
     history: tuple[str, ...] = ()
 
@@ -88,6 +93,41 @@ class ValidationError(CalleagueError, ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+
+
+class DuplicateError(ValidationError):
+    """A request ``start_many`` did not send: its person is already dialed, or being dialed.
+
+    By an earlier request of the batch, or by a dialer of the campaign's ledger.
+
+    ``number`` is the normalised number; ``duplicate_of`` the ``index`` of the earlier request
+    of the batch with it (``None`` when the campaign's ledger holds it); ``ledger_state`` the
+    ledger's state for it (``"claimed"``, ``"placed"``, ``"failed"``, ``"unknown"``), or
+    ``None`` for a duplicate within the batch. Nothing was sent.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        number: str,
+        duplicate_of: int | None = None,
+        ledger_state: str | None = None,
+    ) -> None:
+        super().__init__("to", message)
+        self.number = number
+        self.duplicate_of = duplicate_of
+        self.ledger_state = ledger_state
+
+
+class NotSentError(CalleagueError):
+    """A request a batch had taken in but never sent: the batch was closed or cancelled first.
+
+    Raised into no one: :meth:`~calleague_async.resources.Calls.start_many` reports it on the
+    request's result (in ``batch.unyielded``) when the batch stops early. Nothing reached the
+    server, or every attempt that did was refused in a way that proves nothing happened (a
+    429, a 503): the call can be placed later. ``attempts`` counts the refused attempts.
+    """
 
 
 class APIConnectionError(CalleagueError):

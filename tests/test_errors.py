@@ -52,6 +52,7 @@ SAMPLES: dict[str, Any] = {
     "method": "POST",
     "path": "/api/core/voice/agent/call",
     "retry_after": 3.0,
+    "number": "+905551230001",
     "field": "to",
     "request_sent": False,
     "route": "POST /api/core/voice/agent/call",

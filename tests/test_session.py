@@ -454,14 +454,14 @@ async def test_start_many_survives_an_unexpected_exception_in_one_row(
 ) -> None:
     for i in range(3):
         mock.post(START_URL, payload={"callId": f"c{i}", "status": "ringing"})
-    real_start = session.calls.start
+    real_start = session.calls._start
 
-    async def flaky_start(**kwargs: Any) -> ca.Call:
-        if kwargs["to"].endswith("2"):
+    async def flaky_start(agent_id: str, to: str, *args: Any, **kwargs: Any) -> ca.Call:
+        if to.endswith("2"):
             raise RuntimeError("bug in a hook")
-        return await real_start(**kwargs)
+        return await real_start(agent_id, to, *args, **kwargs)
 
-    monkeypatch.setattr(session.calls, "start", flaky_start)
+    monkeypatch.setattr(session.calls, "_start", flaky_start)
     rows = [{"agent_id": "ag_1", "to": f"+90555000000{i}"} for i in range(4)]
     results = {r.index: r async for r in session.calls.start_many(rows, concurrency=2)}
     assert sorted(results) == [0, 1, 2, 3]

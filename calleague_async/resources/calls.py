@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import hashlib
+import logging
+import time
+import uuid
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Mapping
 from typing import Any, Literal, Required, TypedDict, overload
 
@@ -10,14 +15,36 @@ import attrs
 
 from calleague_async import _validate
 from calleague_async._convert import structure
+from calleague_async._ledger import (
+    HEARTBEAT_TTL,
+    Ledger,
+    LedgerEntry,
+    check_campaign,
+    new_owner,
+    open_ledger,
+)
 from calleague_async._limits import BATCH_MAX_WAIT, queueing
 from calleague_async._options import NOT_GIVEN, NotGiven
 from calleague_async._pagination import AsyncPager, ListCursor
 from calleague_async._raw import RawResponse, raw
-from calleague_async.errors import CalleagueError, OutcomeUnknownError, ValidationError
+from calleague_async._session import Flight
+from calleague_async.errors import (
+    APIConnectionError,
+    CalleagueError,
+    DuplicateError,
+    LimiterTimeoutError,
+    NotSentError,
+    OutcomeUnknownError,
+    QuotaExceededError,
+    RateLimitError,
+    ServerError,
+    ValidationError,
+)
 from calleague_async.models import Call, CallStatus
 from calleague_async.resources._base import DEFAULT_PAGE_SIZE, Resource, with_extra_body
 from calleague_async.resources._reply import with_id
+
+log = logging.getLogger("calleague_async")
 
 
 @attrs.frozen(kw_only=True)
@@ -47,6 +74,10 @@ class CallRequestDict(TypedDict, total=False):
     idempotency_key: str | None
 
 
+Outcome = Literal["placed", "failed", "unknown", "not_sent", "duplicate"]
+"""What became of one request of a batch: :attr:`StartResult.status`."""
+
+
 class StartResult:
     """The outcome of one request of :meth:`Calls.start_many`: placed, or failed.
 
@@ -58,6 +89,11 @@ class StartResult:
     says why; an :class:`~calleague_async.errors.OutcomeUnknownError` (``outcome_unknown``)
     means the call may or may not have been placed: check before placing it again.
 
+    ``status`` sorts every result into one of five words, the ones ``calleague dial`` writes:
+    ``"placed"``, ``"failed"`` (refused as invalid: a bad number, an unknown agent),
+    ``"unknown"`` (may have been placed), ``"not_sent"`` (nothing was placed and it may be sent
+    again) and ``"duplicate"`` (its person is dialed by an earlier request or another dialer).
+
     ``StartResult(index=..., request=..., call=...)`` builds a :class:`StartPlaced` and
     ``StartResult(index=..., request=..., error=...)`` a :class:`StartFailed`, e.g. for a
     fake ``start_many`` in your tests.
@@ -68,7 +104,8 @@ class StartResult:
     index: int
     """The request's position in the batch, from 0."""
     request: CallRequest
-    """The request, as a :class:`CallRequest` (dicts are converted)."""
+    """The request, as a :class:`CallRequest` (dicts are converted), its ``idempotency_key``
+    the one it was (or would have been) sent with."""
     call: Call | None
     """The placed call (a :class:`StartPlaced`), else ``None``."""
     error: CalleagueError | None
@@ -113,8 +150,54 @@ class StartResult:
 
     @property
     def duplicate(self) -> bool:
-        """Whether this request was skipped as a duplicate of ``duplicate_of`` (``dedupe=True``)."""
-        return self.duplicate_of is not None
+        """Whether this request was not sent because its person is already dialed.
+
+        By an earlier request of the batch (``duplicate_of``), or, with a ledger, by another
+        dialer of the campaign (the error, a :class:`~calleague_async.errors.DuplicateError`,
+        says which state the ledger holds).
+        """
+        return self.duplicate_of is not None or isinstance(self.error, DuplicateError)
+
+    @property
+    def sent(self) -> bool:
+        """Whether the request left the rate limiter and began to be written to the server.
+
+        False for a request refused client-side, a duplicate, one the limiter still held when
+        the batch stopped, and one whose every connection failed to open.
+        """
+        error = self.error
+        return error is None or error.sent
+
+    @property
+    def status(self) -> Outcome:
+        """``"placed"``, ``"failed"``, ``"unknown"``, ``"not_sent"`` or ``"duplicate"``.
+
+        ``"not_sent"``: no call was placed and the request can be sent again later; it was
+        never sent (the batch stopped first, the limiter would have held it past
+        ``max_wait``), or every attempt was refused in a way that proves nothing happened (a
+        429, a 503, a 402 quota, a connection that never opened). ``sent`` tells those apart.
+        ``"failed"``: refused as invalid, by the SDK (a bad number) or the server (400, 404,
+        422 ...): sending it again would fail again. ``"unknown"``: it may have been placed.
+        """
+        error = self.error
+        if error is None:
+            return "placed"
+        if self.duplicate:
+            return "duplicate"
+        if isinstance(error, OutcomeUnknownError):
+            return "unknown"
+        return "not_sent" if _nothing_placed(error) else "failed"
+
+
+def _nothing_placed(error: CalleagueError) -> bool:
+    """Whether ``error`` proves no call was placed for a reason other than the request itself."""
+    if error.may_have_acted:
+        return False
+    if isinstance(error, NotSentError | LimiterTimeoutError | RateLimitError | QuotaExceededError):
+        return True
+    if isinstance(error, APIConnectionError):
+        return not error.request_sent
+    return isinstance(error, ServerError) and error.status_code == 503
 
 
 @attrs.frozen(kw_only=True)
@@ -212,6 +295,30 @@ class Calls(Resource):
         >>> call.status
         <CallStatus.RINGING: 'ringing'>
         """
+        return await self._start(
+            agent_id,
+            to,
+            metadata,
+            idempotency_key,
+            timeout=timeout,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
+        )
+
+    async def _start(
+        self,
+        agent_id: str,
+        to: str,
+        metadata: dict[str, Any] | None,
+        idempotency_key: str | None,
+        *,
+        timeout: float | NotGiven | None,
+        extra_headers: Mapping[str, str] | None,
+        extra_query: Mapping[str, Any] | None,
+        extra_body: Mapping[str, Any] | None,
+        flight: Flight | None = None,
+    ) -> Call:
         body: dict[str, Any] = {
             "agentId": _validate.identifier("agent_id", agent_id),
             "to": _validate.phone_number("to", to),
@@ -224,11 +331,16 @@ class Calls(Resource):
         options = self._options(timeout, extra_headers, extra_query)
         route = self._session._routes["calls.start"]
         data = await self._session._send(
-            route, json=body, expect="object", idempotency_key=idempotency_key, options=options
+            route,
+            json=body,
+            expect="object",
+            idempotency_key=idempotency_key,
+            options=options,
+            flight=flight,
         )
         return structure(data, Call)
 
-    async def start_many(
+    def start_many(
         self,
         requests: Iterable[CallRequest | CallRequestDict | Mapping[str, Any]]
         | AsyncIterable[CallRequest | CallRequestDict | Mapping[str, Any]],
@@ -240,34 +352,67 @@ class Calls(Resource):
         extra_query: Mapping[str, Any] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         dedupe: bool = False,
-    ) -> AsyncGenerator[StartPlaced | StartFailed, None]:
+        campaign: str | None = None,
+        ledger: str | Ledger | None = None,
+        redial_unknown: bool = False,
+    ) -> StartBatch:
         """Place many calls, ``concurrency`` at a time, yielding each result as it completes.
 
         One request's failure never stops the batch: its :class:`StartFailed` carries the
         error. Each request is attempted once unless a retry is provably safe, and the rate
         limiter paces the whole batch. Requests are read lazily, so a huge (async) iterable of
-        leads costs memory only for those in flight. Closing the iterator cancels the calls
-        still in flight (their outcome is then unknown): that happens at once when you
-        ``break`` out of ``async for r in s.calls.start_many(...)``; if you keep the iterator in
-        a variable, wrap it in ``contextlib.aclosing`` so leaving the loop closes it.
+        leads costs memory only for those in flight.
+
+        **Stopping early.** Closing the batch (leaving ``async with``, ``contextlib.aclosing``,
+        or ``aclose()``) or cancelling the task that iterates it cancels the requests in
+        flight, and ``batch.unyielded`` then holds a result for every request it had taken in
+        and not yielded: ``"unknown"`` only for those the server may have acted on (an attempt
+        was being written or answered, or one failed after it may have reached the server),
+        ``"not_sent"`` for the rest (still held by the limiter, or every attempt refused in a
+        way that proves nothing happened), and those that completed as they are. Requests it
+        had not taken in yet were never sent. Break out of a bare ``async for`` and the batch is
+        closed only when garbage-collected: use ``async with``::
+
+            async with s.calls.start_many(leads) as batch:
+                async for result in batch:
+                    ...
+            # after a break, an exception or a cancellation:
+            for result in batch.unyielded:
+                print(result.index, result.status)  # "unknown" / "not_sent" / ...
 
         A batch queues behind the rate limit by design, so a call's place in that queue is
         never held against it: ``max_wait`` (default 120 s, never less than the session's)
         bounds only how long a call may wait once it is first in line, e.g. for a pause the
         server asked for. A wait beyond that (an hourly quota spent, ``Retry-After: 3600``)
         fails the calls at once with :class:`~calleague_async.errors.LimiterTimeoutError`,
-        nothing dialed, instead of hanging the batch; ``None`` waits as long as the server says.
+        nothing dialed (``"not_sent"``), instead of hanging the batch; ``None`` waits as long
+        as the server says.
 
-        ``dedupe=True`` dials each number once per batch: numbers are compared normalised
-        (spaces, dashes, dots and parentheses removed, so ``+90 555 123 0001`` is
-        ``+905551230001``), and a request whose number an earlier, sent request already had is
-        not sent: its :class:`StartFailed` has ``duplicate`` True and ``duplicate_of`` the
-        earlier request's ``index``. A request refused before sending (a bad field) claims no
-        number. It keeps one entry per distinct number dialed, so memory grows with those.
+        **One dial per person.** ``dedupe=True`` dials each number once per batch: numbers are
+        compared normalised (spaces, dashes, dots and parentheses removed, so
+        ``+90 555 123 0001`` is ``+905551230001``), and a request whose number an earlier, sent
+        request already had is not sent: its :class:`StartFailed` has ``duplicate`` True and
+        ``duplicate_of`` the earlier request's ``index``. A request refused before sending (a
+        bad field) claims no number. It keeps one entry per distinct number dialed.
+
+        **A campaign, and a fleet of dialers.** ``campaign`` names the campaign: each request
+        without an ``idempotency_key`` gets one derived from the campaign and its number
+        (:func:`campaign_idempotency_key`), the same in every run and every process.
+        ``ledger`` (a ``redis://`` URL, or a ledger object) shares the campaign between
+        processes: each number is claimed in Redis (an atomic set-if-absent keyed by campaign
+        and number) before it is dialed and its outcome recorded after, so processes given the
+        same leads never dial the same person (the others' rows are ``"duplicate"``). A claim
+        whose dialer stopped without recording an outcome (a crash), and an ``"unknown"``
+        outcome, are left for review: a later request for that number is ``"unknown"``, not
+        dialed, unless ``redial_unknown=True``, which dials it again with the same derived
+        ``Idempotency-Key``, for a server that honours it. A request never sent releases its
+        claim. ``ledger`` implies ``dedupe`` and needs ``campaign``; it needs redis-py
+        (``pip install 'calleague-async[redis]'``).
 
         >>> leads = [{"agent_id": "ag_123", "to": "+903121234567", "metadata": {"lead": 1}}]
-        >>> async for result in s.calls.start_many(leads, concurrency=16):
-        ...     print(result.index, result.call.call_id if result.ok else result.error)
+        >>> async with s.calls.start_many(leads, concurrency=16) as batch:
+        ...     async for result in batch:
+        ...         print(result.index, result.status, result.call.call_id if result.ok else "")
         """
         _validate.positive_int("concurrency", concurrency)
         if max_wait is not None and (
@@ -278,54 +423,131 @@ class Calls(Resource):
         self._options(timeout, extra_headers, extra_query)
         if extra_body is not None:
             _validate.json_object("extra_body", extra_body)
-        each = {
-            "timeout": timeout,
-            "extra_headers": extra_headers,
-            "extra_query": extra_query,
-            "extra_body": extra_body,
-        }
-        seen: dict[str, int] | None = {} if dedupe else None
-        source = _numbered(requests)
-        pending: set[asyncio.Task[StartPlaced | StartFailed]] = set()
+        if campaign is not None:
+            _validate.identifier("campaign", campaign)
+        if ledger is not None and campaign is None:
+            raise ValidationError("campaign", "a ledger keeps campaigns apart: name the campaign")
+        if redial_unknown and ledger is None:
+            raise ValidationError(
+                "redial_unknown", "needs a ledger, which remembers what was dialed before"
+            )
+        fleet = None
+        if ledger is not None and campaign is not None:
+            check_campaign(campaign)
+            fleet = _Fleet(
+                ledger=open_ledger(ledger),
+                campaign=campaign,
+                owns_ledger=isinstance(ledger, str),
+                redial_unknown=redial_unknown,
+            )
+        plan = _Plan(
+            each={
+                "timeout": timeout,
+                "extra_headers": extra_headers,
+                "extra_query": extra_query,
+                "extra_body": extra_body,
+            },
+            seen={} if dedupe or fleet is not None else None,
+            campaign=campaign,
+            fleet=fleet,
+        )
+        batch = StartBatch()
+        batch._run = self._run_batch(batch, _numbered(requests), concurrency, max_wait, plan)
+        return batch
+
+    async def _run_batch(
+        self,
+        batch: StartBatch,
+        source: AsyncIterator[tuple[int, CallRequest | Mapping[str, Any]]],
+        concurrency: int,
+        max_wait: float | None,
+        plan: _Plan,
+    ) -> AsyncGenerator[StartPlaced | StartFailed, None]:
+        pending: dict[asyncio.Task[StartPlaced | StartFailed], _Slot] = {}
+        ready: collections.deque[StartPlaced | StartFailed] = collections.deque()
         exhausted = False
         try:
+            if plan.fleet is not None:
+                await plan.fleet.start()
             while True:
                 while not exhausted and len(pending) < concurrency:
                     item = await anext(source, None)
                     if item is None:
                         exhausted = True
-                    else:
-                        # The task copies this context: its requests queue as a batch.
-                        with queueing(max_wait):
-                            pending.add(asyncio.ensure_future(self._start_one(*item, each, seen)))
+                        continue
+                    slot = _Slot(*item)
+                    # The task copies this context: its requests queue as a batch.
+                    with queueing(max_wait):
+                        task = asyncio.ensure_future(self._start_one(slot, plan))
+                    pending[task] = slot
                 if not pending:
                     return
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for result in sorted((t.result() for t in done), key=lambda r: r.index):
-                    yield result
+                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    del pending[task]
+                ready.extend(sorted((t.result() for t in done), key=_by_index))
+                while ready:
+                    # Taken off before the yield: closed there, the caller has it already.
+                    yield ready.popleft()
         finally:
             for task in pending:
                 task.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
+            try:
+                if pending:
+                    await asyncio.wait(pending)
+            finally:
+                left = list(ready)
+                abandoned: list[tuple[_Slot, StartFailed]] = []
+                for task, slot in pending.items():
+                    if task.done() and not task.cancelled() and task.exception() is None:
+                        left.append(task.result())
+                    else:
+                        result = self._abandoned(slot)
+                        abandoned.append((slot, result))
+                        left.append(result)
+                batch.unyielded = sorted(left, key=_by_index)
+                if plan.fleet is not None:
+                    await plan.fleet.finish(abandoned)
 
-    async def _start_one(
-        self,
-        index: int,
-        item: CallRequest | Mapping[str, Any],
-        each: dict[str, Any],
-        seen: dict[str, int] | None = None,
-    ) -> StartPlaced | StartFailed:
+    def _abandoned(self, slot: _Slot) -> StartFailed:
+        """The result of a request the batch stopped before it finished: unknown, or not sent."""
+        request = slot.request or _request_or_blank(slot.item)
+        flight = slot.flight
+        error: CalleagueError
+        if flight.sending or flight.acted:
+            error = OutcomeUnknownError(
+                method="POST",
+                path=self._session._routes["calls.start"].path,
+                request={"agentId": request.agent_id, "to": request.to},
+                idempotency_key=request.idempotency_key,
+                cause=CalleagueError("the batch stopped while the request was in flight"),
+            )
+            error.may_have_acted = True
+        elif flight.sent:
+            error = NotSentError(
+                "the batch stopped while the request waited to be retried; every attempt "
+                "was refused in a way that proves nothing happened"
+            )
+        else:
+            error = NotSentError("the batch stopped before the request was sent")
+        error.sent = flight.sent
+        return StartFailed(index=slot.index, request=request, error=error)
+
+    async def _start_one(self, slot: _Slot, plan: _Plan) -> StartPlaced | StartFailed:
+        index, seen = slot.index, plan.seen
         request = CallRequest(agent_id="", to="")
         number: str | None = None
         try:
-            request = _as_request(item)
+            request = _as_request(slot.item)
+            slot.request = request
             if seen is not None:
                 number = _normalised_number(request.to)
                 first = seen.get(number) if number is not None else None
-                if first is not None:
-                    duplicate = ValidationError(
-                        "to", f"{number} duplicates request {first}: not dialed again"
+                if number is not None and first is not None:
+                    duplicate = DuplicateError(
+                        f"{number} duplicates request {first}: not dialed again",
+                        number=number,
+                        duplicate_of=first,
                     )
                     return StartFailed(
                         index=index, request=request, error=duplicate, duplicate_of=first
@@ -348,16 +570,38 @@ class Calls(Resource):
             # No await since the lookup above, and tasks take their first step in the order
             # they were made: the earliest request with a number claims it.
             seen[number] = index
+        if request.idempotency_key is None:
+            key = (
+                campaign_idempotency_key(plan.campaign, request.to)
+                if plan.campaign is not None
+                else uuid.uuid4().hex
+            )
+            request = slot.request = attrs.evolve(request, idempotency_key=key)
+        fleet = plan.fleet
+        if fleet is None:
+            return await self._place(slot, request, plan.each)
+        if number is not None:
+            refused_by_ledger = await fleet.claim(slot, request, number)
+            if refused_by_ledger is not None:
+                return refused_by_ledger
+        result = await self._place(slot, request, plan.each)
+        await fleet.record(slot, result)
+        return result
+
+    async def _place(
+        self, slot: _Slot, request: CallRequest, each: dict[str, Any]
+    ) -> StartPlaced | StartFailed:
         try:
-            call = await self.start(
-                agent_id=request.agent_id,
-                to=request.to,
-                metadata=request.metadata,
-                idempotency_key=request.idempotency_key,
+            call = await self._start(
+                request.agent_id,
+                request.to,
+                request.metadata,
+                request.idempotency_key,
+                flight=slot.flight,
                 **each,
             )
         except CalleagueError as exc:
-            return StartFailed(index=index, request=request, error=exc)
+            return StartFailed(index=slot.index, request=request, error=exc)
         except Exception as exc:
             # Not one of ours (a bug, or a library's error): the request may have been sent.
             unknown = OutcomeUnknownError(
@@ -368,8 +612,9 @@ class Calls(Resource):
                 cause=CalleagueError(f"{type(exc).__name__}: {exc}"),
             )
             unknown.__cause__ = exc
-            return StartFailed(index=index, request=request, error=unknown)
-        return StartPlaced(index=index, request=request, call=call)
+            unknown.sent = unknown.may_have_acted = True
+            return StartFailed(index=slot.index, request=request, error=unknown)
+        return StartPlaced(index=slot.index, request=request, call=call)
 
     async def get(
         self,
@@ -636,6 +881,220 @@ class CallsWithRawResponse:
             extra_query=extra_query,
             extra_body=extra_body,
         )
+
+
+class StartBatch:
+    """What :meth:`Calls.start_many` returns: its results, as an async iterator.
+
+    ``async for result in batch`` yields each result as it completes. Use it as an async
+    context manager (or call :meth:`aclose`) to stop it early; then :attr:`unyielded` holds
+    a result for every request it had taken in and not yielded (see
+    :meth:`Calls.start_many`).
+    """
+
+    def __init__(self) -> None:
+        self._run: AsyncGenerator[StartPlaced | StartFailed, None] | None = None
+        self.unyielded: list[StartPlaced | StartFailed] = []
+        """After the batch stopped early: the results it had not yielded, by ``index``.
+
+        Each request taken in and not yielded, as ``"unknown"`` when the server may have acted
+        on it, ``"not_sent"`` when it provably did not, or as it completed. Empty until the
+        batch stops, and after a batch that ran to its end."""
+
+    def __aiter__(self) -> StartBatch:
+        return self
+
+    async def __anext__(self) -> StartPlaced | StartFailed:
+        """The next result, as it completes."""
+        assert self._run is not None
+        return await self._run.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop the batch: cancel the requests in flight and fill :attr:`unyielded`."""
+        if self._run is not None:
+            await self._run.aclose()
+
+    async def __aenter__(self) -> StartBatch:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+class _Slot:
+    """One request a batch took in: where it is, for a report when the batch stops."""
+
+    __slots__ = ("claimed", "flight", "index", "item", "request")
+
+    def __init__(self, index: int, item: CallRequest | Mapping[str, Any]) -> None:
+        self.index = index
+        self.item = item
+        self.request: CallRequest | None = None
+        self.claimed: str | None = None  # the number this request holds in the ledger
+        self.flight = Flight()
+
+
+@attrs.define
+class _Plan:
+    """A batch's settings."""
+
+    each: dict[str, Any]
+    seen: dict[str, int] | None
+    campaign: str | None
+    fleet: _Fleet | None
+
+
+@attrs.define
+class _Fleet:
+    """A batch's campaign ledger: claims before dialing, outcomes after, a heartbeat."""
+
+    ledger: Ledger
+    campaign: str
+    owns_ledger: bool
+    redial_unknown: bool
+    owner: str = attrs.field(factory=new_owner)
+    heartbeat: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Say this dialer is alive (before its first claim), and keep saying it."""
+        ledger, campaign, owner = self.ledger, self.campaign, self.owner
+        await ledger.heartbeat(campaign, owner)
+
+        async def beat() -> None:
+            while True:
+                await asyncio.sleep(HEARTBEAT_TTL / 3)
+                try:
+                    await ledger.heartbeat(campaign, owner)
+                except Exception:  # the next beat may get through; claims keep their owner
+                    log.warning("calleague_async: ledger heartbeat failed", exc_info=True)
+
+        self.heartbeat = asyncio.create_task(beat())
+
+    async def claim(self, slot: _Slot, request: CallRequest, number: str) -> StartFailed | None:
+        """Claim ``number`` in the ledger; the result to report when it is not ours."""
+        try:
+            entry = await self.ledger.claim(
+                self.campaign,
+                number,
+                owner=self.owner,
+                idempotency_key=request.idempotency_key,
+                reclaim_unknown=self.redial_unknown,
+            )
+        except Exception as exc:
+            down = APIConnectionError(
+                f"campaign ledger unavailable: {type(exc).__name__}: {exc}",
+                method="POST",
+                path="ledger",
+                request_sent=False,
+            )
+            return StartFailed(index=slot.index, request=request, error=down)
+        if entry is None:
+            slot.claimed = number
+            return None
+        return StartFailed(index=slot.index, request=request, error=_held(entry))
+
+    async def record(self, slot: _Slot, result: StartPlaced | StartFailed) -> None:
+        """Write ``result`` to the ledger: the outcome, or the claim released if not sent."""
+        number = slot.claimed
+        if number is None:
+            return
+        status = result.status
+        try:
+            if status == "not_sent":
+                await self.ledger.release(self.campaign, number, owner=self.owner)
+            elif status in ("placed", "failed", "unknown"):
+                await self.ledger.record(
+                    self.campaign,
+                    number,
+                    status,
+                    owner=self.owner,
+                    call_id=result.call.call_id if result.call is not None else None,
+                    reason=None if result.error is None else str(result.error)[:200],
+                )
+        except Exception:
+            # The claim stays: once this dialer stops it is left for review, never redialed.
+            log.warning(
+                "calleague_async: could not record %s for %s in the campaign ledger",
+                status,
+                number,
+                exc_info=True,
+            )
+
+    async def finish(self, abandoned: list[tuple[_Slot, StartFailed]]) -> None:
+        """Record what the stopped requests became, stop the heartbeat, let the ledger go."""
+        try:
+            for slot, result in abandoned:
+                await self.record(slot, result)
+        finally:
+            try:
+                if self.heartbeat is not None:
+                    self.heartbeat.cancel()
+                    await self.ledger.retire(self.campaign, self.owner)
+            except Exception:
+                log.warning("calleague_async: could not retire from the ledger", exc_info=True)
+            finally:
+                if self.owns_ledger:
+                    await self.ledger.close()
+
+
+def _held(entry: LedgerEntry) -> CalleagueError:
+    """The error for a number the ledger holds for someone else (or for review)."""
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(entry.at))
+    if entry.needs_review:
+        why = (
+            f"outcome unknown ({entry.reason})"
+            if entry.state == "unknown"
+            else "claimed, and that dialer stopped before recording an outcome"
+        )
+        held = DuplicateError(
+            f"{entry.number} in campaign {entry.campaign!r}: {why} (by {entry.owner} at "
+            f"{when}): review before redialing",
+            number=entry.number,
+            ledger_state=entry.state,
+        )
+        unknown = OutcomeUnknownError(
+            method="POST",
+            path="ledger",
+            request={"to": entry.number},
+            idempotency_key=entry.idempotency_key,
+            cause=held,
+        )
+        unknown.may_have_acted = True
+        return unknown
+    what = {"claimed": "being dialed", "placed": "placed", "failed": "failed"}[entry.state]
+    detail = f" as {entry.call_id}" if entry.call_id else ""
+    return DuplicateError(
+        f"{entry.number} already {what}{detail} in campaign {entry.campaign!r} "
+        f"(by {entry.owner} at {when}): not dialed again",
+        number=entry.number,
+        ledger_state=entry.state,
+    )
+
+
+def campaign_idempotency_key(campaign: str, to: str) -> str:
+    """The ``Idempotency-Key`` of a campaign's call to ``to``: the same in every run.
+
+    Derived from the campaign and the number (normalised, so ``+90 555 123 0001`` and
+    ``+905551230001`` share it): a rerun, a resumed run and another process of the campaign
+    send the same key for the same person, and one person is dialed once per campaign.
+
+    >>> campaign_idempotency_key("spring-2026", "+905551230001")
+    'cmp-...'
+    """
+    number = _normalised_number(to) or to
+    digest = hashlib.sha256(f"calleague-campaign\0{campaign}\0{number}".encode()).hexdigest()
+    return "cmp-" + digest[:40]
+
+
+def _by_index(result: StartResult) -> int:
+    return result.index
+
+
+def _request_or_blank(item: CallRequest | Mapping[str, Any]) -> CallRequest:
+    try:
+        return _as_request(item)
+    except ValidationError:
+        return CallRequest(agent_id="", to="")
 
 
 def _body_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
