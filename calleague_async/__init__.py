@@ -8,7 +8,7 @@
 
 from calleague_async._client import AsyncSession
 from calleague_async._events import Hook, RedactingFilter, RequestEvent, enable_logging
-from calleague_async._ledger import Ledger, LedgerEntry, MemoryLedger, RedisLedger
+from calleague_async._ledger import Ledger, LedgerEntry, MemoryLedger, RedisLedger, open_ledger
 from calleague_async._limits import DEFAULT_RATE_LIMITS, BucketSpec, Store
 from calleague_async._options import NOT_GIVEN, NotGiven
 from calleague_async._pagestyles import PaginationStyle
@@ -128,6 +128,7 @@ __all__ = [
     "__version__",
     "campaign_idempotency_key",
     "enable_logging",
+    "open_ledger",
     "parse_webhook",
 ]
 

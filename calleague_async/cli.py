@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import csv
 import json
 import math
 import os
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -180,6 +182,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="a redis:// URL shared by every dialer of the campaign: each person dialed once",
     )
+
+    ledger = commands.add_parser(
+        "ledger", help="a campaign's ledger: who was dialed, and what needs review"
+    )
+    ledger.add_argument("--ledger", required=True, metavar="URL", help="its redis:// URL")
+    ledger.add_argument("--campaign", required=True, metavar="NAME")
 
     commands.add_parser(
         "sandbox", help="serve the sandbox for other tools (see 'calleague sandbox --help')"
@@ -625,6 +633,39 @@ def _dial_summary(
         _err(f"{words}; results in {output}")
 
 
+async def _ledger(args: argparse.Namespace) -> int:
+    ledger = ca.open_ledger(args.ledger)
+    try:
+        entries = [e async for e in ledger.entries(args.campaign)]
+    except ca.CalleagueError:
+        raise
+    except Exception as exc:  # the store's own errors (Redis down)
+        raise CommandError(f"ledger unavailable: {type(exc).__name__}: {exc}") from None
+    finally:
+        await ledger.close()
+    states = collections.Counter("review" if e.needs_review else e.state for e in entries)
+    review = sorted((e for e in entries if e.needs_review), key=lambda e: e.number)
+    if args.json:
+        records = [
+            {"number": e.number, "state": e.state, "owner": e.owner, "at": e.at,
+             "idempotencyKey": e.idempotency_key, "callId": e.call_id, "reason": e.reason}
+            for e in review
+        ]  # fmt: skip
+        sys.stdout.write(json.dumps({"counts": dict(states), "review": records}) + "\n")
+        return EXIT_OK
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(states.items())) or "no entries"
+    _err(f"campaign {args.campaign!r}: {counts}")
+    if review:
+        rows = [
+            {"number": e.number, "state": e.state, "owner": e.owner,
+             "at": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e.at)),
+             "idempotency_key": e.idempotency_key or "", "reason": e.reason or ""}
+            for e in review
+        ]  # fmt: skip
+        _print_records(args, rows, "needs review: may have been dialed, no outcome recorded")
+    return EXIT_OK
+
+
 _HANDLERS = {
     ("calls", "export"): _calls_export,
     ("calls", "start"): _calls_start,
@@ -639,6 +680,8 @@ async def _run(args: argparse.Namespace) -> int:
         raise CommandError("--sandbox-calls must be >= 0", EXIT_USAGE)
     if not (math.isfinite(args.sandbox_latency) and args.sandbox_latency >= 0):
         raise CommandError("--sandbox-latency must be a number of seconds >= 0", EXIT_USAGE)
+    if args.command == "ledger":  # Redis only: no API key, no session
+        return await _ledger(args)
     handler = _HANDLERS[(args.command, getattr(args, "action", None))]
     async with _session(args) as session:
         return await handler(args, session)

@@ -382,3 +382,38 @@ def test_sandbox_help_names_calleague_sandbox(tmp_path: Path) -> None:
     assert "python -m" not in proc.stdout
     bad = run("sandbox", "--port", "x", cwd=tmp_path)
     assert bad.returncode == 2 and "usage: calleague sandbox" in bad.stderr
+
+
+def test_ledger_lists_what_a_crashed_dialer_left_for_review(tmp_path: Path, redis_url: str) -> None:
+    import asyncio
+
+    import calleague_async as ca
+
+    async def crash() -> None:
+        ledger = ca.RedisLedger(redis_url, heartbeat_ttl=0.2)
+        await ledger.heartbeat("spring", "gone:1:abcd")
+        for n in ("1", "2", "3"):
+            await ledger.claim("spring", f"+90555123000{n}", owner="gone:1:abcd",
+                               idempotency_key=f"key-{n}")  # fmt: skip
+        await ledger.record("spring", "+905551230002", "placed", owner="gone:1:abcd",
+                            call_id="cl_2")  # fmt: skip
+        await ledger.record("spring", "+905551230003", "unknown", owner="gone:1:abcd",
+                            reason="500 after sending")  # fmt: skip
+        await ledger.close()
+        await asyncio.sleep(0.4)  # the heartbeat expires: the dialer is gone
+
+    asyncio.run(crash())
+    proc = run("--json", "ledger", "--ledger", redis_url, "--campaign", "spring", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    shown = json.loads(proc.stdout)
+    assert shown["counts"] == {"placed": 1, "review": 2}
+    review = {e["number"]: e for e in shown["review"]}
+    assert sorted(review) == ["+905551230001", "+905551230003"]
+    assert review["+905551230001"]["state"] == "claimed"
+    assert review["+905551230001"]["idempotencyKey"] == "key-1"
+    assert review["+905551230003"]["reason"] == "500 after sending"
+    table = run("ledger", "--ledger", redis_url, "--campaign", "spring", cwd=tmp_path)
+    assert "1 placed, 2 review" in table.stderr and "key-1" in table.stdout
+    bad = run("ledger", "--ledger", "http://user:hunter2@x", "--campaign", "c", cwd=tmp_path)
+    assert bad.returncode == 2 and "hunter2" not in bad.stderr + bad.stdout
+    no_traceback(bad)
