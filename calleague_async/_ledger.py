@@ -72,9 +72,10 @@ class LedgerEntry:
     number: str
     """The number, normalised E.164, as given to :meth:`Ledger.claim`."""
     state: LedgerState
-    """Where the number stands (see :data:`LedgerState`)."""
+    """Where the number stands: ``"claimed"`` (being dialed, no outcome yet), ``"placed"``,
+    ``"failed"`` or ``"unknown"`` (may have been placed)."""
     owner: str
-    """The dialer that claimed it (see :func:`new_owner`); empty when unreadable."""
+    """The dialer that claimed it, ``"hostname:pid:random"``; empty when unreadable."""
     at: float
     """Unix time of the last change, on the writer's clock."""
     idempotency_key: str | None

@@ -44,7 +44,7 @@ from calleague_async.models import Call, CallStatus
 from calleague_async.resources._base import DEFAULT_PAGE_SIZE, Resource, with_extra_body
 from calleague_async.resources._reply import with_id
 
-log = logging.getLogger("calleague_async")
+log: logging.Logger = logging.getLogger("calleague_async")
 
 
 @attrs.frozen(kw_only=True)
