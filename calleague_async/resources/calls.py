@@ -497,10 +497,13 @@ class Calls(Resource):
                     await asyncio.wait(pending)
             finally:
                 left = list(ready)
-                abandoned: list[tuple[_Slot, StartFailed]] = []
+                abandoned: list[tuple[_Slot, StartPlaced | StartFailed]] = []
                 for task, slot in pending.items():
                     if task.done() and not task.cancelled() and task.exception() is None:
                         left.append(task.result())
+                    elif slot.result is not None:  # stopped while its ledger entry was written
+                        abandoned.append((slot, slot.result))
+                        left.append(slot.result)
                     else:
                         result = self._abandoned(slot)
                         abandoned.append((slot, result))
@@ -584,7 +587,7 @@ class Calls(Resource):
             refused_by_ledger = await fleet.claim(slot, request, number)
             if refused_by_ledger is not None:
                 return refused_by_ledger
-        result = await self._place(slot, request, plan.each)
+        result = slot.result = await self._place(slot, request, plan.each)
         await fleet.record(slot, result)
         return result
 
@@ -924,7 +927,7 @@ class StartBatch:
 class _Slot:
     """One request a batch took in: where it is, for a report when the batch stops."""
 
-    __slots__ = ("claimed", "flight", "index", "item", "request")
+    __slots__ = ("claimed", "flight", "index", "item", "request", "result")
 
     def __init__(self, index: int, item: CallRequest | Mapping[str, Any]) -> None:
         self.index = index
@@ -932,6 +935,7 @@ class _Slot:
         self.request: CallRequest | None = None
         self.claimed: str | None = None  # the number this request holds in the ledger
         self.flight = Flight()
+        self.result: StartPlaced | StartFailed | None = None  # once known
 
 
 @attrs.define
@@ -958,7 +962,15 @@ class _Fleet:
     async def start(self) -> None:
         """Say this dialer is alive (before its first claim), and keep saying it."""
         ledger, campaign, owner = self.ledger, self.campaign, self.owner
-        await ledger.heartbeat(campaign, owner)
+        try:
+            await ledger.heartbeat(campaign, owner)
+        except Exception as exc:  # the batch's finally lets an owned ledger go
+            raise APIConnectionError(
+                f"campaign ledger unavailable: {type(exc).__name__}: {exc}",
+                method="POST",
+                path="ledger",
+                request_sent=False,
+            ) from exc
 
         async def beat() -> None:
             while True:
@@ -972,6 +984,9 @@ class _Fleet:
 
     async def claim(self, slot: _Slot, request: CallRequest, number: str) -> StartFailed | None:
         """Claim ``number`` in the ledger; the result to report when it is not ours."""
+        # Held from before the claim is asked for: stopped mid-claim, it is released (a
+        # release is a no-op unless this dialer holds the entry).
+        slot.claimed = number
         try:
             entry = await self.ledger.claim(
                 self.campaign,
@@ -989,8 +1004,8 @@ class _Fleet:
             )
             return StartFailed(index=slot.index, request=request, error=down)
         if entry is None:
-            slot.claimed = number
             return None
+        slot.claimed = None
         return StartFailed(index=slot.index, request=request, error=_held(entry))
 
     async def record(self, slot: _Slot, result: StartPlaced | StartFailed) -> None:
@@ -1020,7 +1035,7 @@ class _Fleet:
                 exc_info=True,
             )
 
-    async def finish(self, abandoned: list[tuple[_Slot, StartFailed]]) -> None:
+    async def finish(self, abandoned: list[tuple[_Slot, StartPlaced | StartFailed]]) -> None:
         """Record what the stopped requests became, stop the heartbeat, let the ledger go."""
         try:
             for slot, result in abandoned:
