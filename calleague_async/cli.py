@@ -567,7 +567,7 @@ async def _dial(args: argparse.Namespace, s: ca.AsyncSession) -> int:
         ledger=args.ledger,
         redial_unknown=bool(args.redial_unknown and args.ledger),
     )
-    log = results.Log(output, append=bool(prior))
+    log = results.Log(output, append=bool(args.resume))
     for entry in skipped:
         _err(f"warning: row {entry.row}: {entry.to} duplicates row {entry.error.split()[-1]}; "
              "not dialed again")  # fmt: skip
