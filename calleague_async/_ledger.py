@@ -100,6 +100,11 @@ class LedgerEntry:
 class Ledger(Protocol):
     """Where dialers claim numbers and record outcomes; see the module's documentation."""
 
+    @property
+    def heartbeat_ttl(self) -> float:
+        """Seconds a heartbeat keeps its owner alive; a dialer renews it every third of that."""
+        ...
+
     async def claim(
         self,
         campaign: str,
@@ -511,6 +516,11 @@ class RedisLedger:
             if cursor == 0:
                 return
 
+    @property
+    def heartbeat_ttl(self) -> float:
+        """Seconds a heartbeat keeps its owner alive."""
+        return self._ttl_ms / 1000
+
     async def heartbeat(self, campaign: str, owner: str) -> None:
         """Mark ``owner`` alive for ``heartbeat_ttl`` seconds, for every process."""
         key = self._owners(check_campaign(campaign)) + _owner(owner)
@@ -550,6 +560,11 @@ class MemoryLedger:
         self._ttl = _ttl(heartbeat_ttl)
         self._entries: dict[str, dict[str, _Held]] = {}
         self._beats: dict[tuple[str, str], float] = {}
+
+    @property
+    def heartbeat_ttl(self) -> float:
+        """Seconds a heartbeat keeps its owner alive."""
+        return self._ttl
 
     def _alive(self, campaign: str, owner: str) -> bool:
         until = self._beats.get((campaign, owner))

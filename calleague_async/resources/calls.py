@@ -16,7 +16,6 @@ import attrs
 from calleague_async import _validate
 from calleague_async._convert import structure
 from calleague_async._ledger import (
-    HEARTBEAT_TTL,
     Ledger,
     LedgerEntry,
     check_campaign,
@@ -505,16 +504,21 @@ class Calls(Resource):
                         abandoned.append((slot, slot.result))
                         left.append(slot.result)
                     else:
-                        result = self._abandoned(slot)
+                        result = self._abandoned(slot, plan.campaign)
                         abandoned.append((slot, result))
                         left.append(result)
                 batch.unyielded = sorted(left, key=_by_index)
                 if plan.fleet is not None:
                     await plan.fleet.finish(abandoned)
 
-    def _abandoned(self, slot: _Slot) -> StartFailed:
+    def _abandoned(self, slot: _Slot, campaign: str | None) -> StartFailed:
         """The result of a request the batch stopped before it finished: unknown, or not sent."""
-        request = slot.request or _request_or_blank(slot.item)
+        request = slot.request
+        if request is None:  # stopped before its task began
+            request = _request_or_blank(slot.item)
+            if request.idempotency_key is None and campaign is not None and request.to:
+                key = campaign_idempotency_key(campaign, request.to)
+                request = attrs.evolve(request, idempotency_key=key)
         flight = slot.flight
         error: CalleagueError
         if flight.sending or flight.acted:
@@ -972,9 +976,11 @@ class _Fleet:
                 request_sent=False,
             ) from exc
 
+        every = ledger.heartbeat_ttl / 3  # three beats per lifetime: one may be late
+
         async def beat() -> None:
             while True:
-                await asyncio.sleep(HEARTBEAT_TTL / 3)
+                await asyncio.sleep(every)
                 try:
                     await ledger.heartbeat(campaign, owner)
                 except Exception:  # the next beat may get through; claims keep their owner

@@ -11,12 +11,13 @@ import asyncio
 import json
 import secrets
 import sys
-from collections.abc import AsyncIterable, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
 from typing import Any
 
 import pytest
 
 import calleague_async as ca
+from calleague_async._ledger import OutcomeState
 from calleague_async.testing import Fault, SandboxServer
 from tests.integration.conftest import Sleeps
 from tests.rawserver import unanswered_port
@@ -68,11 +69,13 @@ async def test_closing_a_batch_accounts_for_every_request_taken_in(
 ) -> None:
     nums = numbers(10)
     yielded: list[ca.StartPlaced | ca.StartFailed] = []
-    async with session(sandbox, rate_limits=ONE_PER_SECOND) as s:
-        async with s.calls.start_many(leads(nums), concurrency=4) as batch:
-            async for result in batch:
-                yielded.append(result)
-                break  # the limiter holds requests 1..3 for seconds yet
+    async with (
+        session(sandbox, rate_limits=ONE_PER_SECOND) as s,
+        s.calls.start_many(leads(nums), concurrency=4) as batch,
+    ):
+        async for result in batch:
+            yielded.append(result)
+            break  # the limiter holds requests 1..3 for seconds yet
 
     assert statuses(yielded) == [(0, "placed", True)]
     # Taken in: the first `concurrency` requests; all but the yielded one are accounted for.
@@ -99,8 +102,9 @@ async def test_cancelling_the_consumer_reports_in_flight_requests_unknown(
     sandbox.set_latency(0.5)  # request 0 is on the wire when the task is cancelled
     nums = numbers(8)
     got: list[ca.StartPlaced | ca.StartFailed] = []
+    ledger = ca.MemoryLedger()
     async with session(sandbox, rate_limits=ONE_PER_SECOND) as s:
-        batch = s.calls.start_many(leads(nums), concurrency=4, campaign="cancelled")
+        batch = s.calls.start_many(leads(nums), concurrency=4, campaign="cancelled", ledger=ledger)
 
         async def consume() -> None:
             async for result in batch:
@@ -136,6 +140,9 @@ async def test_cancelling_the_consumer_reports_in_flight_requests_unknown(
     # The sandbox may have dialed the unknown one (it got the request), nobody else.
     assert set(received) == {nums[0]}
     assert set(sandbox.dials) <= {nums[0]}
+    # The ledger holds the unknown one for review; the claims of the others were released.
+    entries = [e async for e in ledger.entries("cancelled")]
+    assert [(e.number, e.state, e.needs_review) for e in entries] == [(nums[0], "unknown", True)]
 
 
 async def test_a_request_closed_while_waiting_to_retry_a_429_is_not_sent(
@@ -147,12 +154,14 @@ async def test_a_request_closed_while_waiting_to_retry_a_429_is_not_sent(
         {"agent_id": AGENT, "to": "not a number"},  # refused at once: the first result
     ]
     yielded: list[ca.StartPlaced | ca.StartFailed] = []
-    async with session(sandbox, max_retries=5) as s:
-        async with s.calls.start_many(rows, concurrency=2) as batch:
-            async for result in batch:
-                yielded.append(result)
-                await asyncio.sleep(0.4)  # meanwhile request 0 got its 429 and sleeps
-                break
+    async with (
+        session(sandbox, max_retries=5) as s,
+        s.calls.start_many(rows, concurrency=2) as batch,
+    ):
+        async for result in batch:
+            yielded.append(result)
+            await asyncio.sleep(0.4)  # meanwhile request 0 got its 429 and sleeps
+            break
 
     assert statuses(yielded) == [(1, "failed", False)]
     assert statuses(batch.unyielded) == [(0, "not_sent", True)]
@@ -282,12 +291,12 @@ async def test_two_batches_on_one_ledger_dial_each_person_once(sandbox: SandboxS
 async def test_a_request_never_sent_releases_its_claim(sandbox: SandboxServer) -> None:
     ledger = ca.MemoryLedger()
     nums = numbers(3)
-    async with session(sandbox, rate_limits=ONE_PER_SECOND) as s:
-        async with s.calls.start_many(
-            leads(nums), campaign="c2", ledger=ledger, concurrency=3
-        ) as batch:
-            async for _ in batch:
-                break
+    async with (
+        session(sandbox, rate_limits=ONE_PER_SECOND) as s,
+        s.calls.start_many(leads(nums), campaign="c2", ledger=ledger, concurrency=3) as batch,
+    ):
+        async for _ in batch:
+            break
     assert statuses(batch.unyielded) == [(1, "not_sent", False), (2, "not_sent", False)]
     assert [e.number async for e in ledger.entries("c2")] == [nums[0]]
     async with session(sandbox) as s:
@@ -396,7 +405,7 @@ async def test_a_crashed_dialers_claim_is_held_for_review(sandbox: SandboxServer
     ledger = ca.MemoryLedger(heartbeat_ttl=0.3)
     to, other, stranger = numbers(3, block=8)
     crashed = "crashed-host:4242:deadbeef"
-    assert await ledger.heartbeat("c8", crashed) is None
+    await ledger.heartbeat("c8", crashed)
     for number in (to, stranger):
         key = ca.campaign_idempotency_key("c8", number) if number == to else "another-key"
         assert await ledger.claim("c8", number, owner=crashed, idempotency_key=key) is None
@@ -446,6 +455,141 @@ async def test_a_live_dialers_claims_outlive_a_short_heartbeat_ttl(
     assert result.status == "duplicate", str(result.error)
     assert isinstance(result.error, ca.DuplicateError)
     assert result.error.ledger_state == "claimed"
+
+
+# --- a ledger slow to answer, as over a network ------------------------------------------
+
+
+class SlowLedger:
+    """A :class:`~calleague_async.MemoryLedger` whose replies take a while, as over a network.
+
+    ``claim`` takes effect at once and its reply comes ``claim_delay`` seconds later;
+    ``record`` takes effect ``record_delay`` seconds after it is asked.
+    """
+
+    def __init__(self, *, claim_delay: float = 0.0, record_delay: float = 0.0) -> None:
+        self.inner = ca.MemoryLedger()
+        self.claim_delay = claim_delay
+        self.record_delay = record_delay
+
+    @property
+    def heartbeat_ttl(self) -> float:
+        return self.inner.heartbeat_ttl
+
+    async def claim(
+        self,
+        campaign: str,
+        number: str,
+        *,
+        owner: str,
+        idempotency_key: str | None,
+        reclaim_unknown: bool = False,
+    ) -> ca.LedgerEntry | None:
+        entry = await self.inner.claim(
+            campaign,
+            number,
+            owner=owner,
+            idempotency_key=idempotency_key,
+            reclaim_unknown=reclaim_unknown,
+        )
+        await asyncio.sleep(self.claim_delay)
+        return entry
+
+    async def record(
+        self,
+        campaign: str,
+        number: str,
+        state: OutcomeState,
+        *,
+        owner: str,
+        call_id: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        await asyncio.sleep(self.record_delay)
+        await self.inner.record(
+            campaign, number, state, owner=owner, call_id=call_id, reason=reason
+        )
+
+    async def release(self, campaign: str, number: str, *, owner: str) -> None:
+        await self.inner.release(campaign, number, owner=owner)
+
+    def entries(self, campaign: str) -> AsyncIterator[ca.LedgerEntry]:
+        return self.inner.entries(campaign)
+
+    async def heartbeat(self, campaign: str, owner: str) -> None:
+        await self.inner.heartbeat(campaign, owner)
+
+    async def retire(self, campaign: str, owner: str) -> None:
+        await self.inner.retire(campaign, owner)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+# A lead the SDK refuses at once: its result comes first, so the consumer can stop the batch
+# while the other lead is at a chosen step.
+REFUSED = {"agent_id": AGENT, "to": "not a number"}
+
+
+async def test_a_claim_stopped_midway_is_released(sandbox: SandboxServer) -> None:
+    ledger = SlowLedger(claim_delay=0.3)  # the claim landed; its reply is on the way back
+    to = "+905559990030"
+    async with session(sandbox) as s:
+        async with s.calls.start_many(
+            [*leads([to]), REFUSED], campaign="c10", ledger=ledger, concurrency=2
+        ) as batch:
+            async for _ in batch:
+                break
+        assert statuses(batch.unyielded) == [(0, "not_sent", False)]
+        assert [e async for e in ledger.entries("c10")] == []
+        later = await collect(s.calls.start_many(leads([to]), campaign="c10", ledger=ledger))
+    assert later[0].status == "placed"
+    assert sandbox.dials[to] == 1
+
+
+async def test_a_placed_call_stopped_during_its_ledger_write_stays_placed(
+    sandbox: SandboxServer,
+) -> None:
+    ledger = SlowLedger(record_delay=0.3)
+    to = "+905559990031"
+    async with (
+        session(sandbox) as s,
+        s.calls.start_many(
+            [*leads([to]), REFUSED], campaign="c11", ledger=ledger, concurrency=2
+        ) as batch,
+    ):
+        async for _ in batch:
+            await asyncio.sleep(0.15)  # the call is placed; its outcome is being written
+            break
+    assert statuses(batch.unyielded) == [(0, "placed", True)]
+    placed = batch.unyielded[0]
+    assert placed.call is not None and placed.call.call_id in sandbox.calls
+    [entry] = [e async for e in ledger.entries("c11")]
+    assert (entry.state, entry.call_id) == ("placed", placed.call.call_id)
+    assert sandbox.dials[to] == 1
+
+
+async def test_requests_stopped_by_a_failing_source_keep_their_campaign_key(
+    sandbox: SandboxServer,
+) -> None:
+    nums = numbers(2, block=12)
+
+    def rows() -> Iterator[dict[str, Any]]:
+        yield from leads(nums)
+        raise ValueError("row 3 of leads.csv is not CSV")
+
+    async with session(sandbox) as s:
+        batch = s.calls.start_many(rows(), campaign="c12", concurrency=4)
+        with pytest.raises(ValueError, match=r"leads\.csv"):
+            async with batch:
+                async for _ in batch:
+                    pass
+    assert statuses(batch.unyielded) == [(0, "not_sent", False), (1, "not_sent", False)]
+    assert not sandbox.dials
+    # Each result's request carries the key it would have been sent with.
+    assert [r.request.idempotency_key for r in batch.unyielded] == [
+        ca.campaign_idempotency_key("c12", to) for to in nums
+    ]
 
 
 # --- arguments ------------------------------------------------------------------------------
