@@ -58,6 +58,7 @@ UNREADABLE: Final = "unreadable ledger entry"
 _STATES: Final[frozenset[str]] = frozenset(get_args(LedgerState))
 _OUTCOMES: Final[frozenset[str]] = frozenset(get_args(OutcomeState))
 # MATCH patterns are globs; a prefix or campaign may contain these characters literally.
+_SOCKET_TIMEOUT = 10.0
 _GLOB = re.compile(r"([*?\[\]\\])")
 # A hostname in an owner name: no spaces or controls, so the name stays one printable token.
 _CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029]")
@@ -406,7 +407,13 @@ class RedisLedger:
         _validate.positive_int("max_connections", max_connections)
         # A blocking pool: a dialer gathering a thousand claims queues for a connection instead
         # of failing with "Too many connections" (redis-py's plain pool refuses beyond its cap).
-        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections)
+        # Timeouts: an unreachable Redis fails a claim in seconds instead of hanging the dialer.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            socket_timeout=_SOCKET_TIMEOUT,
+            socket_connect_timeout=_SOCKET_TIMEOUT,
+        )
         self._client: Any = aioredis.Redis.from_pool(pool)
         self._peek: Any = self._client.register_script(_PEEK)
         self._reclaim: Any = self._client.register_script(_RECLAIM)

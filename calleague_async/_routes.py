@@ -16,6 +16,7 @@ from calleague_async import _validate
 from calleague_async.errors import ConfigurationError, ValidationError
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_FILLED_SIZE = 1024
 _PLAIN_ID = re.compile(r"[A-Za-z0-9_\-]*[A-Za-z0-9_][A-Za-z0-9_\-]*")  # not ".", "..", ""
 
 
@@ -62,6 +63,9 @@ class Route:
     one: tuple[str, str, str] | None = attrs.field(init=False, eq=False, repr=False)
     """``(prefix, name, suffix)`` when the path has exactly one placeholder."""
 
+    key: str = attrs.field(init=False, eq=False, repr=False)
+    """``"METHOD /path/template"``, the form rate-limit settings are keyed by (made once)."""
+
     @params.default
     def _params(self) -> tuple[str, ...]:
         return tuple(f for _, f, _, _ in string.Formatter().parse(self.path) if f)
@@ -73,9 +77,8 @@ class Route:
         prefix, suffix = self.path.split("{" + self.params[0] + "}", 1)
         return prefix, self.params[0], suffix
 
-    @property
-    def key(self) -> str:
-        """``"METHOD /path/template"``, the form rate-limit settings are keyed by."""
+    @key.default
+    def _key(self) -> str:
         return f"{self.method} {self.path}"
 
 
@@ -197,25 +200,41 @@ class RouteTable:
             method: frozenset(p for m, p in self._literal if m == method)
             for method in {r.method for r in routes.values()} | set(_SAFE_METHODS) | {"POST"}
         }
+        self._filled: dict[str, dict[str, str]] = {}
 
     def __getitem__(self, name: str) -> Route:
         return self._routes[name]
 
-    def url_path(self, route: Route, **ids: str) -> str:
+    def url_path(self, route: Route, ids: Mapping[str, str] | None = None) -> str:
         """Fill ``route``'s placeholders with validated, percent-encoded ids."""
         params = route.params
         if not params:
             return route.path.replace("{{", "{").replace("}}", "}")
+        ids = ids or {}
         one = route.one
         if one is not None:  # every documented route: prefix + one segment + suffix
             prefix, name, suffix = one
             value = ids[name]
+            # Paths already built for this route, by id: the same call read again (polling,
+            # a detail page) costs one lookup. Bounded: cleared when full, never grown.
+            done = self._filled.get(route.key)
+            if done is None:
+                done = self._filled[route.key] = {}
+            elif type(value) is str:
+                path = done.get(value)
+                if path is not None:
+                    return path
+            key = value
             if not (isinstance(value, str) and _PLAIN_ID.fullmatch(value)):
-                # Plain ids (cl_8f2a) need neither checks nor quoting: the per-request path.
+                # Plain ids (cl_8f2a) need neither checks nor quoting.
                 value = quote(_validate.identifier(name, value), safe="")
             path = prefix + value + suffix
             if path in self._literal_paths.get(route.method, ()):
                 raise ValidationError(name, f"{ids[name]!r} would address another route")
+            if len(done) >= _FILLED_SIZE:
+                done.clear()
+            if type(key) is str:
+                done[key] = path
             return path
         filled = {
             # Plain ids (cl_8f2a) need neither checks nor quoting: the fast path per request.

@@ -514,7 +514,7 @@ class BaseSession:
         started = time.monotonic() if timed else 0.0
         try:
             opts = options or self._options
-            path = self._routes.url_path(route, **(ids or {}))
+            path = self._routes.url_path(route, ids)
             query = _query(params) if params else None
             if opts.query:
                 query = {**(query or {}), **opts.query}
@@ -549,17 +549,32 @@ class BaseSession:
                                 )
                         else:
                             sent_at = granted
-                    except CalleagueError as exc:
-                        # Refused before this attempt: earlier ones may have been written.
-                        exc.sent, exc.may_have_acted = written, ambiguous
-                        raise
-                    except Exception as exc:  # the store's own errors (Redis down) stop here
-                        raise APIConnectionError(
-                            f"rate limit store unavailable: {type(exc).__name__}: {exc}",
-                            method=route.method,
-                            path=path,
-                            request_sent=False,
-                        ) from exc
+                    except Exception as exc:
+                        # Refused before this attempt (a limiter timeout, the store down): an
+                        # earlier attempt may still have been written, or have placed the call.
+                        refusal: CalleagueError
+                        if isinstance(exc, CalleagueError):
+                            refusal = exc
+                        else:  # the store's own errors (Redis down)
+                            refusal = APIConnectionError(
+                                f"rate limit store unavailable: {type(exc).__name__}: {exc}",
+                                method=route.method,
+                                path=path,
+                                request_sent=False,
+                            )
+                        if route.creates_call and ambiguous:
+                            refusal = OutcomeUnknownError(
+                                method=route.method,
+                                path=path,
+                                request=json,
+                                idempotency_key=(headers or {}).get("Idempotency-Key"),
+                                cause=refusal,
+                            )
+                        if refusal is not exc or attempts > 1:
+                            _annotate(refusal, attempts - 1, history, ambiguous, written)
+                        if refusal is exc:
+                            raise
+                        raise refusal from exc
                 if flight is not None:
                     flight.sending = flight.sent = True
                 try:

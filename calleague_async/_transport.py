@@ -46,6 +46,7 @@ CROSS_LOOP = (
 # Error bodies past this are cut: their status says what happened, the text is a courtesy.
 _ERROR_BODY_KEEP = 64 * 1024
 _PROXY_SCHEMES = frozenset({"http", "https"})
+_URL_CACHE_SIZE = 1024
 
 
 def resolve_proxy(
@@ -169,6 +170,7 @@ class Transport:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
+        self._urls: dict[str, yarl.URL] = {}
         # What each request on a caller's session adds, so that its replies are read as ours
         # are, whatever that session's defaults (raise_for_status, auto_decompress) say.
         self._extra: dict[str, Any] = {}
@@ -242,6 +244,13 @@ class Transport:
             )
         return client_timeout
 
+    def _url(self, path: str) -> yarl.URL:
+        """The URL object of ``path``, kept for the next request to it (a bounded cache)."""
+        if len(self._urls) >= _URL_CACHE_SIZE:  # many distinct ids: start over, never grow
+            self._urls.clear()
+        target = self._urls[path] = yarl.URL(self._base + path, encoded=True)
+        return target
+
     def url(self, path: str) -> str:
         """The absolute URL of an already percent-encoded ``path``."""
         return self._base + path
@@ -268,8 +277,14 @@ class Transport:
         http = self._fresh if fresh else self._http
         if http is None or asyncio.get_running_loop() is not self._loop:
             http = self._session(fresh)  # first use, closed, or another loop (raises)
-        # The path is already percent-encoded segment by segment; encoded=True keeps it as is.
-        target = yarl.URL(self._base + path, encoded=True) if url is None else yarl.URL(url)
+        if url is None:
+            # One URL object per path, reused: building and checking it costs more than the
+            # lookup. The path is already percent-encoded segment by segment (encoded=True).
+            target = self._urls.get(path)
+            if target is None:
+                target = self._url(path)
+        else:
+            target = yarl.URL(url)
         client_timeout = self._timeouts.get(timeout) or self._timeout(timeout)
         extra = self._extra
         if extra:  # a caller's session: our headers ride each request, not its defaults
@@ -277,16 +292,25 @@ class Transport:
             if fresh:
                 headers = {**headers, "Connection": "close"}
         try:
-            async with http.request(
-                method,
-                target,
-                params=params,
-                data=body,
-                headers=headers,
-                timeout=client_timeout,
-                allow_redirects=False,
-                **extra,
-            ) as resp:
+            # Awaited, not `async with`: the context manager's exit costs a coroutine per
+            # request; releasing in `finally` does what it does. Only the arguments that are
+            # set are passed (aiohttp checks each one it is given).
+            if body is None and params is None and headers is None and not extra:
+                resp = await http.request(
+                    method, target, timeout=client_timeout, allow_redirects=False
+                )
+            else:
+                resp = await http.request(
+                    method,
+                    target,
+                    params=params,
+                    data=body,
+                    headers=headers,
+                    timeout=client_timeout,
+                    allow_redirects=False,
+                    **extra,
+                )
+            try:
                 length = resp.content_length
                 if (
                     length is not None
@@ -299,6 +323,8 @@ class Transport:
                 else:
                     data = await self._read_capped(resp, method, path)
                 return Reply(resp.status, resp.headers, data, resp.reason or "")
+            finally:
+                resp.release()
         except aiohttp.ConnectionTimeoutError:
             raise APITimeoutError(
                 "timed out connecting to the server", method=method, path=path, request_sent=False

@@ -83,6 +83,8 @@ def _message(exc: ca.CalleagueError) -> str:
 
 # Set by a command that said what its interruption left behind: main() adds nothing then.
 _EXPLAINED: list[bool] = []
+# The error of a results row whose number another dialer holds in the campaign's ledger.
+_LEDGER_HELD = "ledger: "
 
 
 class CommandError(Exception):
@@ -497,16 +499,28 @@ async def _dial(args: argparse.Namespace, s: ca.AsyncSession) -> int:
     # What this run dials: rows never sent (or absent), and unknown ones if asked to. A
     # number an earlier run placed, tried or may have placed is a duplicate here.
     redial = {"not_sent", "unknown"} if args.redial_unknown else {"not_sent"}
+
+    def offered(before: results.Row) -> bool:
+        if before.outcome in redial:
+            return True
+        # Held by another dialer when last asked: with the ledger, ask it again (it answers
+        # "duplicate" again while the number is dialed or done elsewhere).
+        return (
+            bool(args.ledger)
+            and before.outcome == "duplicate"
+            and (before.error.startswith(_LEDGER_HELD))
+        )
+
     final: dict[int, results.Row] = dict(prior)
     taken: dict[str, int] = {}
     for number, entry in sorted(prior.items()):
-        if entry.outcome in {"placed", "failed", "unknown"} and entry.outcome not in redial:
+        if entry.outcome in {"placed", "failed", "unknown"} and not offered(entry):
             taken.setdefault(_normalised(entry.to) or entry.to, number)
     todo: list[tuple[int, ca.CallRequest]] = []
     skipped: list[results.Row] = []
     for number, row in rows:
         before = prior.get(number)
-        if before is not None and before.outcome not in redial:
+        if before is not None and not offered(before):
             continue
         to = row.get(phone, "")
         first = taken.get(_normalised(to) or to)
@@ -522,7 +536,10 @@ async def _dial(args: argparse.Namespace, s: ca.AsyncSession) -> int:
     batch_rows: list[int] = []  # the batch's index -> the row number
     interrupted = False
 
+    answered: set[int] = set()  # rows with an outcome from this run
+
     def note(entry: results.Row) -> None:
+        answered.add(entry.row)
         final[entry.row] = entry
         counts[entry.outcome] += 1
         log.write(entry)
@@ -547,6 +564,8 @@ async def _dial(args: argparse.Namespace, s: ca.AsyncSession) -> int:
             error = f"duplicate of row {batch_rows[r.duplicate_of]}"
             _err(f"warning: row {number}: {r.request.to} duplicates row "
                  f"{batch_rows[r.duplicate_of]}; not dialed again")  # fmt: skip
+        elif status == "duplicate":  # the ledger holds the number: asked again on --resume
+            error = f"{_LEDGER_HELD}{error}"
         elif status == "unknown":
             error = f"{error}: check before redialing"
         return results.Row(
@@ -595,10 +614,18 @@ async def _dial(args: argparse.Namespace, s: ca.AsyncSession) -> int:
             elif entry.outcome == "unknown":
                 entry.error = f"interrupted: {entry.error}"
             note(entry)
+        # Taken in, yet neither yielded nor reported (a batch that failed): may have been sent.
+        for number, (_, handed) in zip(batch_rows, todo, strict=False):
+            if number not in answered:
+                note(results.Row(number, handed.to, "unknown",
+                                 idempotency_key=handed.idempotency_key or "",
+                                 error="the run stopped without its outcome: it may have been "
+                                 "placed; check before redialing"))  # fmt: skip
+        why = "interrupted" if interrupted else "the run stopped on an error"
         for number, request in todo[len(batch_rows) :]:
             note(results.Row(number, request.to, "not_sent",
                              idempotency_key=request.idempotency_key or "",
-                             error="interrupted before its turn; --resume dials it"))  # fmt: skip
+                             error=f"{why} before its turn; --resume dials it"))  # fmt: skip
         log.close()
         for number, row in rows:  # every input row has a line
             if number not in final:
@@ -708,6 +735,7 @@ def _serve_sandbox(argv: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``calleague`` command; return its exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    _EXPLAINED.clear()
     if argv[:1] == ["sandbox"]:
         return _serve_sandbox(argv[1:])
     args = _parser().parse_args(argv)

@@ -65,28 +65,28 @@ def test_seed_002_routes_carry_its_per_endpoint_limits_and_calleagues_carry_none
 )
 def test_ids_are_percent_encoded_into_one_segment(call_id: str, path: str) -> None:
     table = RouteTable()
-    assert table.url_path(table["calls.get"], call_id=call_id) == path
+    assert table.url_path(table["calls.get"], {"call_id": call_id}) == path
 
 
 @pytest.mark.parametrize("bad", ["", "  ", ".", "..", "a\nb", "a\x00", 12, None])
 def test_unsafe_ids_are_refused(bad: object) -> None:
     table = RouteTable()
     with pytest.raises(ca.ValidationError) as info:
-        table.url_path(table["calls.get"], call_id=bad)  # type: ignore[arg-type]
+        table.url_path(table["calls.get"], {"call_id": bad})  # type: ignore[arg-type]
     assert info.value.field == "call_id"
 
 
 def test_an_id_cannot_turn_into_the_list_route() -> None:
     table = RouteTable()
     with pytest.raises(ca.ValidationError, match="another route"):
-        table.url_path(table["calls.get"], call_id="list")
+        table.url_path(table["calls.get"], {"call_id": "list"})
     with pytest.raises(ca.ValidationError, match="another route"):
-        table.url_path(table["agents.get"], agent_id="list")
+        table.url_path(table["agents.get"], {"agent_id": "list"})
 
 
 def test_path_overrides_apply_and_are_checked() -> None:
     table = RouteTable({"calls.get": "/api/v1/calls/{call_id}", "calls.start": "/api/v1/calls"})
-    assert table.url_path(table["calls.get"], call_id="c1") == "/api/v1/calls/c1"
+    assert table.url_path(table["calls.get"], {"call_id": "c1"}) == "/api/v1/calls/c1"
     assert table["calls.start"].path == "/api/v1/calls"
     # An override keeps the route's retry safety.
     assert not table["calls.start"].idempotent
@@ -105,3 +105,19 @@ def test_adhoc_routes_are_literal_and_retry_only_safe_methods() -> None:
     assert not adhoc("POST", "/api/x").idempotent
     with pytest.raises(ca.ValidationError):
         adhoc("GET", "api/x")
+
+
+def test_a_filled_path_is_reused_and_the_cache_stays_bounded() -> None:
+    table = RouteTable()
+    route = table["calls.get"]
+    first = table.url_path(route, {"call_id": "cl_1"})
+    assert table.url_path(route, {"call_id": "cl_1"}) is first  # built once, read after
+    for n in range(3000):  # many distinct ids: the cache starts over instead of growing
+        assert table.url_path(route, {"call_id": f"c{n}"}) == f"/api/core/voice/call/c{n}"
+    assert len(table._filled[route.key]) <= 1024
+    # A cached id is still refused where it would address another route.
+    with pytest.raises(ca.ValidationError):
+        table.url_path(route, {"call_id": "list"})
+    with pytest.raises(ca.ValidationError):
+        table.url_path(route, {"call_id": "list"})
+    assert table.url_path(route, {"call_id": "a b"}) == "/api/core/voice/call/a%20b"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import hashlib
 import logging
 import time
@@ -482,9 +483,8 @@ class Calls(Resource):
                 if not pending:
                     return
                 done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    del pending[task]
-                ready.extend(sorted((t.result() for t in done), key=_by_index))
+                finished = [self._settled(task, pending.pop(task), plan.campaign) for task in done]
+                ready.extend(sorted(finished, key=_by_index))
                 while ready:
                     # Taken off before the yield: closed there, the caller has it already.
                     yield ready.popleft()
@@ -500,16 +500,26 @@ class Calls(Resource):
                 for task, slot in pending.items():
                     if task.done() and not task.cancelled() and task.exception() is None:
                         left.append(task.result())
-                    elif slot.result is not None:  # stopped while its ledger entry was written
-                        abandoned.append((slot, slot.result))
-                        left.append(slot.result)
                     else:
-                        result = self._abandoned(slot, plan.campaign)
+                        result = self._settled(task, slot, plan.campaign)
                         abandoned.append((slot, result))
                         left.append(result)
                 batch.unyielded = sorted(left, key=_by_index)
                 if plan.fleet is not None:
                     await plan.fleet.finish(abandoned)
+
+    def _settled(
+        self, task: asyncio.Task[StartPlaced | StartFailed], slot: _Slot, campaign: str | None
+    ) -> StartPlaced | StartFailed:
+        """What a request's task came to, even if it was cancelled or failed (a bug)."""
+        if task.done() and not task.cancelled():
+            error = task.exception()
+            if error is None:
+                return task.result()
+            log.error("calleague_async: a request of start_many failed", exc_info=error)
+        if slot.result is not None:  # stopped while its ledger entry was written
+            return slot.result
+        return self._abandoned(slot, campaign)
 
     def _abandoned(self, slot: _Slot, campaign: str | None) -> StartFailed:
         """The result of a request the batch stopped before it finished: unknown, or not sent."""
@@ -1002,6 +1012,10 @@ class _Fleet:
                 reclaim_unknown=self.redial_unknown,
             )
         except Exception as exc:
+            # Redis may have taken the claim and lost the reply: let it go, if it can.
+            with contextlib.suppress(Exception):
+                await self.ledger.release(self.campaign, number, owner=self.owner)
+            slot.claimed = None
             down = APIConnectionError(
                 f"campaign ledger unavailable: {type(exc).__name__}: {exc}",
                 method="POST",
@@ -1060,7 +1074,10 @@ class _Fleet:
 
 def _held(entry: LedgerEntry) -> CalleagueError:
     """The error for a number the ledger holds for someone else (or for review)."""
-    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(entry.at))
+    try:
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(entry.at))
+    except (OverflowError, ValueError, OSError):  # an entry another program wrote
+        when = f"time {entry.at!r}"
     if entry.needs_review:
         why = (
             f"outcome unknown ({entry.reason})"

@@ -432,3 +432,39 @@ async def test_a_ledger_that_is_not_redis_exits_2_without_its_password(
     assert len(done.errors()) == 1 and "redis://" in done.errors()[0], done.err
     assert "hunter2" not in done.err + done.out
     assert not (tmp_path / "leads.results.csv").exists()
+
+
+async def test_resume_with_the_ledger_asks_again_for_leads_another_dialer_held(
+    tmp_path: Path, ledger_url: str
+) -> None:
+    numbers = ["+905556000001", "+905556000002"]
+    write_leads(tmp_path / "leads.csv", numbers)
+    common = ["dial", "leads.csv", "--agent-id", AGENT, "--ledger", ledger_url,
+              "--campaign", "held"]  # fmt: skip
+    other = ca.RedisLedger(ledger_url)
+    try:
+        # Another dialer, alive, holds the second lead (it is dialing it right now).
+        await other.heartbeat("held", "other:1:beef")
+        key = ca.campaign_idempotency_key("held", numbers[1])
+        assert await other.claim("held", numbers[1], owner="other:1:beef",
+                                 idempotency_key=key) is None  # fmt: skip
+        async with SandboxServer(calls=5) as sb:
+            first = await run(sb, *common, cwd=tmp_path)
+            assert first.code == 0, first.err
+            rows = lines(tmp_path / "leads.results.csv")
+            assert [r["outcome"] for r in rows] == ["placed", "duplicate"]
+            assert rows[1]["error"].startswith("ledger: ") and "being dialed" in rows[1]["error"]
+            # That dialer stopped before sending: it released its claim. A resume asks the
+            # ledger again and dials the lead; the placed one is not touched.
+            await other.release("held", numbers[1], owner="other:1:beef")
+            again = await run(sb, *common, "--resume", cwd=tmp_path)
+            assert again.code == 0, again.err
+            assert [r["outcome"] for r in lines(tmp_path / "leads.results.csv")] == ["placed"] * 2
+            assert sb.dials == collections.Counter({numbers[0]: 1, numbers[1]: 1})
+            # Without the ledger, a resume never redials what was a duplicate.
+            posts = len(start_posts(sb))
+            last = await run(sb, "dial", "leads.csv", "--agent-id", AGENT, "--resume",
+                             cwd=tmp_path)  # fmt: skip
+            assert last.code == 0 and len(start_posts(sb)) == posts
+    finally:
+        await other.close()
