@@ -49,9 +49,11 @@ import aiohttp
 import orjson
 import yarl
 
+import calleague_async as ca
 from benchmarks._nginx import CALL_ID, nginx
 from benchmarks._util import machine, write
 from benchmarks.bench_http import KEY, Call, _drive, _ours, _raw_aiohttp
+from calleague_async._wire import _loads
 
 ROOT = Path(__file__).resolve().parent.parent
 Close = Callable[[], Awaitable[None]]
@@ -92,12 +94,36 @@ async def _plain_json(base: str) -> tuple[Call, Close]:
     return call, http.close
 
 
+async def _sdk_layer(base: str, layer: str) -> tuple[Call, Close]:
+    """The SDK cut at one layer, to see where its cost goes (not a way to use it).
+
+    ``transport``: the transport's one exchange and the JSON parse; ``send``: the whole
+    pipeline (options, path, limiter off, transport, decode), without the model.
+    """
+    s = ca.AsyncSession(KEY, base_url=base, rate_limits=None, max_retries=0)
+    route = s._routes["calls.get"]
+    path = f"/api/core/voice/call/{CALL_ID}"
+    transport = s._transport
+    ids = {"call_id": CALL_ID}
+
+    async def transport_only() -> Any:
+        reply = await transport.send("GET", path)
+        return _loads(reply.body)
+
+    async def send() -> Any:
+        return await s._send(route, ids=ids, expect="object")
+
+    return (transport_only if layer == "transport" else send), s.close
+
+
 CLIENTS: dict[str, Factory] = {
     "handwritten-best": _handwritten_best,
     "plain-json": _plain_json,
     "sdk": lambda b: _ours(b, limiter=False),
     "sdk-limiter": lambda b: _ours(b, limiter=True),
     "aiohttp-json": _raw_aiohttp,
+    "sdk-transport": lambda b: _sdk_layer(b, "transport"),
+    "sdk-send": lambda b: _sdk_layer(b, "send"),
 }
 DEFAULT_CLIENTS = ("handwritten-best", "plain-json", "sdk", "sdk-limiter")
 

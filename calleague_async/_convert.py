@@ -138,17 +138,20 @@ def _record_decoder(cls: type[T]) -> Callable[[Mapping[str, Any]], T]:
     Per field: pop its wire names in order (the canonical one first), keep ``None`` and values
     that already have the field's type, convert the rest through the converter's hook (raw
     value kept, reported once, if that fails). What is left of the record is ``extra``.
-    The instance is filled slot by slot: the same as the frozen ``__init__``, minus its
-    argument handling, which is most of a record's cost on a page of a thousand calls.
+    The instance gets its ``__dict__`` in one step (a dict display of the fields), the same
+    as the frozen ``__init__`` minus its argument handling and per-field assignment.
     """
     attrs.resolve_types(cls)  # type: ignore[type-var]
+    in_dict = "__dict__" in dir(cls) and not cls.__dict__.get("__slots__")
     namespace: dict[str, Any] = {
         "_cls": cls,
         "_M": _MISSING,
         "_new": object.__new__,
+        "_set_attr": object.__setattr__,
+        "_statuses": _STATUSES,
     }
     lines = ["def decode(raw):", "    rest = dict(raw)", "    pop = rest.pop"]
-    lines.append("    inst = _new(_cls)")
+    names: list[str] = []
     first = True
     for n, f in enumerate(attrs.fields(cls)):  # type: ignore[arg-type]
         if f.name == "extra":
@@ -158,22 +161,34 @@ def _record_decoder(cls: type[T]) -> Callable[[Mapping[str, Any]], T]:
         hook = converter.get_structure_hook(tp)
         namespace[f"_fix{n}"] = _fixer(cls, f.name, hook, tp)
         namespace[f"_as_is{n}"] = _AS_IS.get(tp, ())
-        lines.append(f"    v = pop({wires[0]!r}, _M)")
-        lines += [f"    if v is _M: v = pop({w!r}, _M)" for w in wires[1:]]
+        lines.append(f"    v{n} = pop({wires[0]!r}, _M)")
+        lines += [f"    if v{n} is _M: v{n} = pop({w!r}, _M)" for w in wires[1:]]
         if first and f.default is attrs.NOTHING:
             # The id (a model's first field, when required): a record without it is the
             # server's fault; keep it, flag it once. A model with no id starts with an optional
             # field (AgentAvailability), which is None when missing, like any other.
             namespace["_no_id"] = _no_id(cls, f.name, " / ".join(wires))
-            lines.append("    if v is _M: v = _no_id(None)")
+            lines.append(f"    if v{n} is _M: v{n} = _no_id(None)")
         else:
-            lines.append("    if v is _M: v = None")
+            lines.append(f"    if v{n} is _M: v{n} = None")
         first = False
-        lines.append(f"    elif v is not None and type(v) not in _as_is{n}: v = _fix{n}(v)")
-        namespace[f"_set{n}"] = _setter(cls, f.name)
-        lines.append(f"    _set{n}(inst, v)")
-    namespace["_set_extra"] = _setter(cls, "extra")
-    lines += ["    _set_extra(inst, rest)", "    return inst"]
+        if tp == CallStatus | str:
+            # A known status becomes its enum member, an unknown one stays a str (inlined).
+            lines.append(f"    elif type(v{n}) is str: v{n} = _statuses.get(v{n}, v{n})")
+        lines.append(
+            f"    elif v{n} is not None and type(v{n}) not in _as_is{n}: v{n} = _fix{n}(v{n})"
+        )
+        names.append(f"{f.name!r}: v{n}")
+    if in_dict:
+        fields = ", ".join([*names, "'extra': rest"])
+        lines += ["    inst = _new(_cls)", f"    _set_attr(inst, '__dict__', {{{fields}}})"]
+    else:  # a slotted class: each slot's own setter
+        lines.append("    inst = _new(_cls)")
+        for n, f in enumerate(attrs.fields(cls)):  # type: ignore[arg-type]
+            namespace[f"_set{n}"] = _setter(cls, f.name)
+            value = "rest" if f.name == "extra" else f"v{n}"
+            lines.append(f"    _set{n}(inst, {value})")
+    lines.append("    return inst")
     exec("\n".join(lines), namespace)  # noqa: S102 - code generated from our own model fields
     decode: Callable[[Mapping[str, Any]], T] = namespace["decode"]
     return decode
@@ -233,3 +248,92 @@ def structure(raw: Mapping[str, Any], cls: type[T]) -> T:
 def structure_many(raws: list[Any], cls: type[T]) -> list[T]:
     """Decode a list of wire records; ``InvalidResponseError`` if any item is no object."""
     return [structure(raw, cls) for raw in raws]
+
+
+# --- the C-speed path for the common record ---------------------------------------------------
+# A record whose fields all have their declared types, under their canonical wire names, with
+# nothing unknown: msgspec reads it from the bytes straight into a struct, checking every type
+# in C, and the model is made from that. Anything else (an unknown field, a wrong type, a field
+# under another of its names, a big number, a missing id) makes msgspec refuse, and the record
+# goes the lenient way above: the same model, field for field (tests/test_fast_records.py).
+
+
+def _fast_type(tp: Any) -> Any:
+    """The type msgspec checks a field against: the model's, where msgspec's check is ours."""
+    if tp in (str, bool, int, dict[str, Any], list[str], list[dict[str, Any]] | str):
+        return tp
+    if tp is float:  # an int stays an int, as on the lenient path
+        return int | float
+    if tp == CallStatus | str or tp is datetime:
+        return str  # a status is looked up, a time parsed, after (as the lenient path does)
+    return None
+
+
+def _fast_reader(cls: type[T]) -> Callable[[bytes], T | None] | None:
+    """``read(body)``: the model, or ``None`` when the record needs the lenient decoder."""
+    try:
+        import msgspec
+    except ImportError:
+        return None
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    rename: dict[str, str] = {}
+    post: list[str] = []
+    namespace: dict[str, Any] = {
+        "_cls": cls,
+        "_new": object.__new__,
+        "_set_attr": object.__setattr__,
+        "_statuses": _STATUSES,
+    }
+    names = []
+    for n, f in enumerate(attrs.fields(cls)):  # type: ignore[arg-type]
+        if f.name == "extra":
+            continue
+        tp = _without_none(f.type)
+        checked = _fast_type(tp)
+        if checked is None:
+            return None  # a field type msgspec cannot check as we do: lenient only
+        wire = (*f.metadata.get("wire", ()), f.name)[0]
+        rename[f"f{n}"] = wire
+        if n == 0 and f.default is attrs.NOTHING:
+            fields.append((f"f{n}", checked))  # the id is required here; missing: lenient
+        else:
+            fields.append((f"f{n}", checked | None, None))
+        if tp == CallStatus | str:
+            post.append(f"    if type(v{n}) is str: v{n} = _statuses.get(v{n}, v{n})")
+        elif tp is datetime:
+            namespace[f"_fix{n}"] = _fixer(cls, f.name, converter.get_structure_hook(tp), tp)
+            post.append(f"    if v{n} is not None: v{n} = _fix{n}(v{n})")
+        names.append(n)
+    struct = msgspec.defstruct(
+        f"_Fast{cls.__name__}", fields, rename=rename, forbid_unknown_fields=True
+    )
+    namespace.update(
+        _decode=msgspec.json.Decoder(struct).decode,
+        _astuple=msgspec.structs.astuple,
+        _refused=(msgspec.ValidationError, msgspec.DecodeError),
+    )
+    values = ", ".join(f"v{n}" for n in names) + ("," if len(names) == 1 else "")
+    display = ", ".join([*(f"{attrs.fields(cls)[n].name!r}: v{n}" for n in names), "'extra': {}"])  # type: ignore[arg-type]
+    lines = [
+        "def read(body):",
+        "    try:",
+        "        record = _decode(body)",
+        "    except _refused:",
+        "        return None",
+        f"    {values} = _astuple(record)",
+        *post,
+        "    inst = _new(_cls)",
+        f"    _set_attr(inst, '__dict__', {{{display}}})",
+        "    return inst",
+    ]
+    exec("\n".join(lines), namespace)  # noqa: S102 - code generated from our own model fields
+    read: Callable[[bytes], T | None] = namespace["read"]
+    return read
+
+
+FAST_READERS: dict[type[Any], Callable[[bytes], Any]] = {
+    cls: reader
+    for cls in (Call, Agent)
+    if "__dict__" in dir(cls) and (reader := _fast_reader(cls)) is not None
+}
+"""The models a reply body can be read into at C speed (msgspec installed): the hot ones."""

@@ -32,18 +32,18 @@ def _stdlib_loads(body: bytes) -> Any:
     return json.loads(body)
 
 
-try:  # optional speed-up: pip install 'calleague-async[speedups]'
-    import orjson
-except ImportError:  # pragma: no cover - exercised where orjson is not installed
-    _loads = _stdlib_loads
-else:
+def _orjson_loads() -> Callable[[bytes], Any] | None:
+    try:
+        import orjson
+    except ImportError:
+        return None
 
-    def _loads(body: bytes) -> Any:
-        """orjson, five times faster, where it is exact; the stdlib everywhere else.
+    def loads(body: bytes) -> Any:
+        """Orjson where it is exact; the stdlib everywhere else.
 
         orjson reads integers beyond 64 bits as floats, which would make an export lossy: a
-        body with a run of 19 or more digits goes to the stdlib parser (one C regex scan).
-        orjson also refuses what the stdlib accepts (NaN, lone surrogates): those go there too.
+        body with a run of 19 or more digits goes to the stdlib parser (one C scan). orjson
+        also refuses what the stdlib accepts (NaN, lone surrogates): those go there too.
         """
         if _LONG_RUN not in body.translate(_DIGIT_MAP):
             try:
@@ -51,6 +51,35 @@ else:
             except orjson.JSONDecodeError:
                 pass
         return json.loads(body)
+
+    return loads
+
+
+def _msgspec_loads() -> Callable[[bytes], Any] | None:
+    try:
+        import msgspec
+    except ImportError:
+        return None
+    decode = msgspec.json.decode
+    failed = (msgspec.DecodeError, msgspec.ValidationError)
+
+    def loads(body: bytes) -> Any:
+        """msgspec, exact (big integers stay integers, so no scan first); else the stdlib.
+
+        What msgspec refuses and the stdlib accepts (NaN, 1e400, lone surrogates) goes there,
+        so every body reads as the stdlib reads it, only faster.
+        """
+        try:
+            return decode(body)
+        except failed:
+            return json.loads(body)
+
+    return loads
+
+
+# The fastest exact parser installed (pip install 'calleague-async[speedups]'): msgspec, then
+# orjson (with its guard), then the stdlib.
+_loads: Callable[[bytes], Any] = _msgspec_loads() or _orjson_loads() or _stdlib_loads
 
 
 _STATUS_ERRORS: dict[int, type[errors.APIError]] = {

@@ -72,7 +72,7 @@ def test_ids_are_percent_encoded_into_one_segment(call_id: str, path: str) -> No
 def test_unsafe_ids_are_refused(bad: object) -> None:
     table = RouteTable()
     with pytest.raises(ca.ValidationError) as info:
-        table.url_path(table["calls.get"], {"call_id": bad})  # type: ignore[arg-type]
+        table.url_path(table["calls.get"], {"call_id": bad})  # type: ignore[dict-item]
     assert info.value.field == "call_id"
 
 

@@ -38,10 +38,10 @@ class Agents(Resource):
         """
         options = self._options(timeout, extra_headers, extra_query)
         route = self._session._routes["agents.get"]
-        data = await self._session._send(
-            route, ids={"agent_id": agent_id}, expect="object", options=options
+        agent: Agent = await self._session._send(
+            route, ids={"agent_id": agent_id}, options=options, model=Agent
         )
-        return structure(data, Agent)
+        return agent
 
     def list(
         self,

@@ -330,15 +330,15 @@ class Calls(Resource):
         body = with_extra_body(body, extra_body)
         options = self._options(timeout, extra_headers, extra_query)
         route = self._session._routes["calls.start"]
-        data = await self._session._send(
+        call: Call = await self._session._send(
             route,
             json=body,
-            expect="object",
             idempotency_key=idempotency_key,
             options=options,
             flight=flight,
+            model=Call,
         )
-        return structure(data, Call)
+        return call
 
     def start_many(
         self,
@@ -649,10 +649,10 @@ class Calls(Resource):
         """
         options = self._options(timeout, extra_headers, extra_query)
         route = self._session._routes["calls.get"]
-        data = await self._session._send(
-            route, ids={"call_id": call_id}, expect="object", options=options
+        call: Call = await self._session._send(
+            route, ids={"call_id": call_id}, options=options, model=Call
         )
-        return structure(data, Call)
+        return call
 
     def list(
         self,

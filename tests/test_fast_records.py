@@ -1,0 +1,122 @@
+"""The C-speed record reader gives exactly the lenient decoder's model, or steps aside."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from calleague_async._convert import FAST_READERS, structure
+from calleague_async.models import Agent, Call
+
+MODELS = [Call, Agent]
+
+
+def test_the_hot_models_have_a_fast_reader() -> None:
+    assert set(FAST_READERS) == {Call, Agent}
+
+
+def _identical(a: Any, b: Any) -> None:
+    assert type(a) is type(b)
+    for f in attrs.fields(type(a)):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        assert type(x) is type(y), (f.name, x, y)  # CallStatus vs str, int vs float
+        assert x == y, (f.name, x, y)
+
+
+def _wire_names(cls: type[Any]) -> list[str]:
+    names: list[str] = []
+    for f in attrs.fields(cls):
+        if f.name != "extra":
+            names += [*f.metadata.get("wire", ()), f.name]
+    return names
+
+
+json_leaf = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=12),
+    st.sampled_from(["completed", "ringing", "in-progress", "voicemail", "", "tr"]),
+    st.datetimes(timezones=st.just(UTC)).map(lambda d: d.isoformat().replace("+00:00", "Z")),
+    st.datetimes().map(datetime.isoformat),
+    st.sampled_from(["2026-01-01T12:00:00.000Z", "2026-13-01", "yesterday", "2026-01-01"]),
+)
+json_value = st.recursive(
+    json_leaf,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def records(cls: type[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    known = st.sampled_from(_wire_names(cls))
+    return st.dictionaries(known | st.text(max_size=6), json_value, max_size=12)
+
+
+@pytest.mark.parametrize("cls", MODELS, ids=lambda c: c.__name__)
+@settings(max_examples=600, deadline=None)
+@given(data=st.data())
+def test_the_fast_reader_is_the_lenient_decoder_or_nothing(cls: type[Any], data: Any) -> None:
+    record = data.draw(records(cls))
+    if data.draw(st.booleans()):  # the common case: the id under its canonical name
+        first = attrs.fields(cls)[0]
+        record[first.metadata["wire"][0]] = data.draw(st.text(max_size=8))
+    body = json.dumps(record).encode()
+    fast = FAST_READERS[cls](body)
+    if fast is not None:
+        _identical(fast, structure(json.loads(body), cls))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"callId": "cl_1", "status": "completed", "durationSec": 84, "createdAt": '
+        b'"2026-01-01T12:00:00.000Z", "metadata": {"n": 123456789012345678901234567890}}',
+        b'{"callId": "cl_1", "status": "voicemail", "durationSec": 84.5}',
+        b'{"callId": "cl_1", "transcript": [{"role": "agent", "text": "hi"}]}',
+        b'{"callId": "cl_1", "transcript": "hi", "endedAt": null}',
+        b'{"callId": "cl_1", "callId": "cl_2"}',
+    ],
+)
+def test_common_records_take_the_fast_path(body: bytes) -> None:
+    fast = FAST_READERS[Call](body)
+    assert fast is not None
+    _identical(fast, structure(json.loads(body), Call))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"id": "cl_1"}',  # the id under another of its names
+        b'{"callId": "cl_1", "queue": "sales"}',  # a field this SDK does not know
+        b'{"callId": "cl_1", "durationSec": "84"}',  # a wrong type, kept raw by the lenient path
+        b'{"callId": "cl_1", "recordingReady": 1}',
+        b'{"callId": "cl_1", "durationSec": 1e400}',
+        b'{"status": "completed"}',  # no id
+        b'{"callId": null}',
+        b'{"callId": "cl_1", "createdAt": 1767268800}',  # epoch seconds: the lenient path reads it
+        b'{"code": 200, "statusText": "OK", "data": {"callId": "cl_1"}}',  # seed 001's envelope
+        b'{"callId": "\\ud800"}',
+        b"[1, 2]",
+        b'{"callId": "cl_1"',
+    ],
+)
+def test_unusual_records_are_left_to_the_lenient_decoder(body: bytes) -> None:
+    assert FAST_READERS[Call](body) is None
+
+
+def test_a_time_that_is_no_time_is_kept_raw_on_both_paths() -> None:
+    body = b'{"callId": "cl_1", "createdAt": "yesterday"}'
+    fast = FAST_READERS[Call](body)
+    assert fast is not None and fast.created_at == "yesterday"
+    _identical(fast, structure(json.loads(body), Call))
