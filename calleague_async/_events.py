@@ -91,7 +91,7 @@ class Events:
     spans; without it, OpenTelemetry's global provider is used once one is configured.
     """
 
-    __slots__ = ("_hooked", "_hooks", "_provider", "_tracer")
+    __slots__ = ("_hooks", "_provider", "_tracer", "hooked")
 
     def __init__(
         self,
@@ -100,7 +100,8 @@ class Events:
         tracer_provider: TracerProvider | None = None,
     ) -> None:
         self._hooks = _check_hooks(hooks)
-        self._hooked = bool(self._hooks)
+        self.hooked = bool(self._hooks)
+        """Whether any hook is registered."""
         self._provider = tracer_provider
         # (provider, tracer): a tracer is made once per provider, not once per call.
         self._tracer: tuple[TracerProvider, Tracer] | None = None
@@ -113,7 +114,11 @@ class Events:
         OpenTelemetry tracer provider is configured. Read once per logical call, so logging or
         tracing switched on after the session was built takes effect.
         """
-        return self._hooked or log.isEnabledFor(logging.INFO) or self._active() is not None
+        return self.hooked or log.isEnabledFor(logging.INFO) or self.tracing()
+
+    def tracing(self) -> bool:
+        """Whether an OpenTelemetry tracer provider is configured (spans are recorded)."""
+        return self._active() is not None
 
     async def emit(self, event: RequestEvent) -> None:
         """Log ``event``, then hand it to every hook subscribed to ``event.event``, in order.

@@ -174,8 +174,11 @@ def adhoc(method: str, path: str) -> Route:
     return Route("request", method, escaped, idempotent=method in _SAFE_METHODS)
 
 
-class RouteTable:
-    """The session's routes: the documented table with the caller's path overrides applied."""
+class RouteTable(dict[str, Route]):
+    """The session's routes: the documented table with the caller's path overrides applied.
+
+    A ``dict`` by operation name: looking a route up (per request) is a C-level lookup.
+    """
 
     def __init__(self, overrides: Mapping[str, str] | None = None) -> None:
         routes = dict(ROUTES)
@@ -192,7 +195,7 @@ class RouteTable:
                     f"{sorted(base.params)} (got {path!r})"
                 )
             routes[name] = new
-        self._routes = routes
+        super().__init__(routes)
         # Literal paths per method: an id must never turn one route into another
         # (seed 000's call/{callId} with id "list" would read the list route).
         self._literal = {(r.method, r.path) for r in routes.values() if not r.params}
@@ -201,9 +204,6 @@ class RouteTable:
             for method in {r.method for r in routes.values()} | set(_SAFE_METHODS) | {"POST"}
         }
         self._filled: dict[str, dict[str, str]] = {}
-
-    def __getitem__(self, name: str) -> Route:
-        return self._routes[name]
 
     def url_path(self, route: Route, ids: Mapping[str, str] | None = None) -> str:
         """Fill ``route``'s placeholders with validated, percent-encoded ids."""

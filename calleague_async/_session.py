@@ -505,7 +505,8 @@ class BaseSession:
         object; the other ``expect`` values return the JSON.
         """
         events = self._events
-        observed = events.enabled
+        # Events.enabled, inlined (read per call, so logging switched on later takes effect).
+        observed = events.hooked or log.isEnabledFor(logging.INFO) or events.tracing()
         capture = _CAPTURE.get()
         span: Any = None
         if observed:
@@ -533,7 +534,7 @@ class BaseSession:
             budget = self._budget
             spent = 0
             delays: Iterator[float] | None = None
-            history: list[str] = []
+            history: tuple[str, ...] = ()  # what each failed attempt got (a tuple: rare)
             sent_at = 0.0
             ambiguous = False  # did any attempt fail after it may have reached the server?
             written = False  # did any attempt begin to be written?
@@ -586,14 +587,9 @@ class BaseSession:
                         begun = time.monotonic()
                         await events.emit(_event("request_sent", route, attempts))
                     # A request not safe to repeat rides a fresh connection (see Transport).
+                    # Positional: the per-request call matches no keywords.
                     reply = await transport.send(
-                        route.method,
-                        path,
-                        params=query,
-                        body=body,
-                        headers=headers,
-                        timeout=opts.timeout,
-                        fresh=not route.idempotent,
+                        route.method, path, query, body, headers, opts.timeout, not route.idempotent
                     )
                     if reply.status in REDIRECTS:
                         reply = await self._follow(route, path, reply, body, headers, opts)
@@ -621,7 +617,15 @@ class BaseSession:
                     if model is None:
                         data = decode(reply, method=route.method, path=path, expect=expect)
                     else:
-                        data = _read_model(reply, model, route.method, path)
+                        # The common record straight from the bytes at C speed (None: it is
+                        # not the common kind, or an error reply), else the lenient decoder.
+                        fast = FAST_READERS.get(model) if 200 <= reply.status < 300 else None
+                        data = fast(reply.body) if fast is not None else None
+                        if data is None:
+                            data = structure(
+                                decode(reply, method=route.method, path=path, expect="object"),
+                                model,
+                            )
                     if budget is not None and (spent or budget.tokens < budget.capacity):
                         budget.succeeded(spent)  # a full budget after a first try: nothing to do
                     if capture is not None:
@@ -676,7 +680,7 @@ class BaseSession:
                         raise unknown from error
                     _annotate(error, attempts, history, ambiguous, written)
                     raise error
-                history.append(_summary(error))
+                history = (*history, _summary(error))
                 if observed:
                     await events.emit(
                         _event(
@@ -787,17 +791,6 @@ def _request_id(headers: Mapping[str, str]) -> str | None:
     return next((v for h in REQUEST_ID_HEADERS if (v := header(headers, h))), None)
 
 
-def _read_model(reply: Reply, model: type[Any], method: str, path: str) -> Any:
-    """A 2xx reply's JSON object as ``model``: at C speed when the record is the common kind."""
-    if 200 <= reply.status < 300:
-        fast = FAST_READERS.get(model)
-        if fast is not None:
-            record = fast(reply.body)
-            if record is not None:
-                return record
-    return structure(decode(reply, method=method, path=path, expect="object"), model)
-
-
 def _summary(error: CalleagueError) -> str:
     """What one attempt got, in a few words: ``"502 Bad Gateway"``, ``"APITimeoutError"``."""
     status = getattr(error, "status_code", None)
@@ -807,7 +800,11 @@ def _summary(error: CalleagueError) -> str:
 
 
 def _annotate(
-    error: CalleagueError, attempts: int, history: list[str], ambiguous: bool, written: bool
+    error: CalleagueError,
+    attempts: int,
+    history: tuple[str, ...],
+    ambiguous: bool,
+    written: bool,
 ) -> None:
     """Say on the final error how the request went: attempts, request id, earlier attempts.
 
@@ -820,7 +817,7 @@ def _annotate(
     cause = error.cause if isinstance(error, OutcomeUnknownError) else error
     error.request_id = getattr(cause, "request_id", None) or error.request_id
     if history:
-        error.history = tuple(history)
+        error.history = history
         if len(error.args) == 1 and isinstance(error.args[0], str):
             earlier = ", ".join(history)
             error.args = (f"{error.args[0]} (attempt {attempts}; earlier attempts: {earlier})",)

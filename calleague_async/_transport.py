@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import yarl
+from multidict import istr
 
 from calleague_async._wire import Reply
 from calleague_async.errors import (
@@ -47,6 +48,7 @@ CROSS_LOOP = (
 _ERROR_BODY_KEEP = 64 * 1024
 _PROXY_SCHEMES = frozenset({"http", "https"})
 _URL_CACHE_SIZE = 1024
+_CONTENT_ENCODING = istr("Content-Encoding")  # looked up per reply: no case-folding each time
 
 
 def resolve_proxy(
@@ -259,7 +261,6 @@ class Transport:
         self,
         method: str,
         path: str,
-        *,
         params: Mapping[str, str] | None = None,
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
@@ -315,7 +316,7 @@ class Transport:
                 if (
                     length is not None
                     and length <= self._max_size
-                    and not resp.headers.get("Content-Encoding")
+                    and _CONTENT_ENCODING not in resp.headers
                 ):
                     # The usual reply: its declared length is within the cap and nothing
                     # inflates it, so aiohttp reads exactly that many bytes.

@@ -22,6 +22,8 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 
+from multidict import istr
+
 from calleague_async._limits._rate import (
     AdaptiveRate,
     Feedback,
@@ -84,13 +86,20 @@ def queueing(max_wait: float | None = BATCH_MAX_WAIT) -> Iterator[None]:
         _BATCH.reset(token)
 
 
-_RATE_HEADERS = ("X-RateLimit-Remaining", "RateLimit", "RateLimit-Remaining", "RateLimit-Policy")
+# istr: aiohttp's case-insensitive headers look these up without case-folding them each time.
+_RATE_HEADERS = tuple(
+    istr(name)
+    for name in ("X-RateLimit-Remaining", "RateLimit", "RateLimit-Remaining", "RateLimit-Policy")
+)
 
 
 def _has_rate_headers(headers: Mapping[str, str]) -> bool:
     if isinstance(headers, dict):  # plain dicts (tests, other transports) are case-sensitive
         return any("ratelimit" in name.lower() for name in headers)
-    return any(name in headers for name in _RATE_HEADERS)  # aiohttp's are case-insensitive
+    for name in _RATE_HEADERS:  # noqa: SIM110 - a loop, not any(): no generator per reply
+        if name in headers:
+            return True
+    return False
 
 
 class _Learning:
@@ -123,7 +132,7 @@ class _Lane:
 class _Quick:
     """What ``try_now`` needs about a route, cached per loop and per learning version."""
 
-    __slots__ = ("lane", "loop", "meter", "plan", "version")
+    __slots__ = ("fixed", "lane", "loop", "meter", "plan", "spec", "spec_rate", "version")
 
     def __init__(
         self,
@@ -132,12 +141,18 @@ class _Quick:
         plan: tuple[str, ...],
         version: int,
         meter: SendMeter,
+        fixed: AdaptiveRate | None = None,
     ) -> None:
         self.loop = loop
         self.lane = lane
         self.plan = plan
         self.version = version
         self.meter = meter
+        self.fixed = fixed
+        """The one configured bucket's rate, when the plan is that bucket alone."""
+        self.spec: BucketSpec | None = None
+        """Its bucket spec, valid while the rate stays at ``spec_rate`` (its best)."""
+        self.spec_rate = 0.0
 
 
 class Limiter:
@@ -314,7 +329,8 @@ class Limiter:
             if len(meters) >= _MAX_METERS:
                 meters.clear()  # ad-hoc paths with ids in them: estimates, not worth a leak
             meter = meters[own] = SendMeter()
-        quick = _Quick(loop, self._lane(plan) if plan else None, plan, version, meter)
+        fixed = self._fixed.get(plan[0]) if len(plan) == 1 else None
+        quick = _Quick(loop, self._lane(plan) if plan else None, plan, version, meter, fixed)
         self._quick[route.key] = quick
         return quick
 
@@ -341,14 +357,31 @@ class Limiter:
         fast = self._fast
         if fast is None or lane.waiting or lane.lock.locked():
             return None
-        plan = quick.plan
-        if len(plan) == 1:
-            specs: list[BucketSpec] | tuple[BucketSpec] = (self._spec(plan[0], now),)
+        fixed = quick.fixed
+        if fixed is not None:
+            # One configured bucket running at its best rate (the usual case): its spec is the
+            # one made last time, and the GCRA step is taken here, inline, on the memory store.
+            spec = quick.spec
+            if spec is None or fixed.current != quick.spec_rate or fixed.current < fixed.best:
+                spec = quick.spec = self._spec(quick.plan[0], now)
+                quick.spec_rate = fixed.current
+            tats = fast.tats
+            tat = tats.get(spec.key, now)
+            base = tat if tat >= now - spec.slack else now
+            if now < base - spec.tolerance:
+                return None
+            tats[spec.key] = base + spec.interval
         else:
-            specs = [self._spec(bucket, now) for bucket in plan]
-        if fast.acquire_now(specs, now) > 0.0:
-            return None
-        meter.tick(now)
+            plan = quick.plan
+            if len(plan) == 1:
+                specs: list[BucketSpec] | tuple[BucketSpec] = (self._spec(plan[0], now),)
+            else:
+                specs = [self._spec(bucket, now) for bucket in plan]
+            if fast.acquire_now(specs, now) > 0.0:
+                return None
+        if now - meter.start >= 1.0:  # meter.tick(now), inlined
+            meter.roll(now)
+        meter.count += 1
         return now
 
     def _bound(self, max_wait: float | None) -> tuple[float | None, bool]:

@@ -49,11 +49,12 @@ class MemoryStore:
     """Buckets in this process, as plain numbers on the limiter's clock."""
 
     def __init__(self) -> None:
-        self._tat: dict[str, float] = {}
+        self.tats: dict[str, float] = {}
+        """Each bucket's theoretical arrival time (the limiter's fast path reads it too)."""
 
     def acquire_now(self, specs: Sequence[BucketSpec], now: float) -> float:
         """Synchronous :meth:`acquire`: no await between the check and the update."""
-        tat = self._tat
+        tat = self.tats
         if len(specs) == 1:
             spec = specs[0]
             wait, new = gcra(tat.get(spec.key, now), now, spec.interval, spec.tolerance, spec.slack)
@@ -74,7 +75,7 @@ class MemoryStore:
 
     def peek(self, spec: BucketSpec, now: float) -> float:
         """How long a request would wait for ``spec``'s bucket now; takes nothing."""
-        tat = self._tat.get(spec.key, now)
+        tat = self.tats.get(spec.key, now)
         return gcra(tat, now, spec.interval, spec.tolerance, spec.slack)[0]
 
     async def acquire(self, specs: Sequence[BucketSpec], now: float) -> float:
@@ -84,7 +85,7 @@ class MemoryStore:
     async def pause(self, spec: BucketSpec, seconds: float, now: float) -> None:
         """Let no token out of ``spec``'s bucket for ``seconds``."""
         until = now + seconds + spec.tolerance
-        self._tat[spec.key] = max(self._tat.get(spec.key, now), until)
+        self.tats[spec.key] = max(self.tats.get(spec.key, now), until)
 
     async def close(self) -> None:
         """Nothing to release."""
