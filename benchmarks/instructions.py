@@ -470,7 +470,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(table(rows))
         print(f"runtime {result['runtime_s']} s")
     if not args.no_write:
-        _say(f"wrote {write('instructions', result)}")
+        name = "instructions-uvloop" if args.uvloop else "instructions"
+        _say(f"wrote {write(name, result)}")
     return 0
 
 

@@ -246,8 +246,19 @@ def structure(raw: Mapping[str, Any], cls: type[T]) -> T:
 
 
 def structure_many(raws: list[Any], cls: type[T]) -> list[T]:
-    """Decode a list of wire records; ``InvalidResponseError`` if any item is no object."""
-    return [structure(raw, cls) for raw in raws]
+    """Decode a list of wire records; ``InvalidResponseError`` if any item is no object.
+
+    The common record is checked and converted in C (msgspec), an unusual one by the lenient
+    decoder: the same models either way.
+    """
+    fast = FAST_CONVERTERS.get(cls)
+    if fast is None:
+        return [structure(raw, cls) for raw in raws]
+    out = []
+    for raw in raws:
+        model = fast(raw) if type(raw) is dict else None
+        out.append(model if model is not None else structure(raw, cls))
+    return out
 
 
 # --- the C-speed path for the common record ---------------------------------------------------
@@ -269,8 +280,13 @@ def _fast_type(tp: Any) -> Any:
     return None
 
 
-def _fast_reader(cls: type[T]) -> Callable[[bytes], T | None] | None:
-    """``read(body)``: the model, or ``None`` when the record needs the lenient decoder."""
+def _fast_pair(
+    cls: type[T],
+) -> tuple[Callable[[bytes], T | None], Callable[[Mapping[str, Any]], T | None]] | None:
+    """``read(body)`` and ``convert(record)``: the model, or ``None`` for the lenient decoder.
+
+    ``read`` takes a reply's bytes, ``convert`` a record already parsed (a page's).
+    """
     try:
         import msgspec
     except ImportError:
@@ -283,6 +299,8 @@ def _fast_reader(cls: type[T]) -> Callable[[bytes], T | None] | None:
         "_new": object.__new__,
         "_set_attr": object.__setattr__,
         "_statuses": _STATUSES,
+        "_fromiso": datetime.fromisoformat,
+        "_UTC": UTC,
     }
     names = []
     for n, f in enumerate(attrs.fields(cls)):  # type: ignore[arg-type]
@@ -301,39 +319,65 @@ def _fast_reader(cls: type[T]) -> Callable[[bytes], T | None] | None:
         if tp == CallStatus | str:
             post.append(f"    if type(v{n}) is str: v{n} = _statuses.get(v{n}, v{n})")
         elif tp is datetime:
+            # _datetime inlined for the usual ISO string; anything else takes the hook (which
+            # keeps the raw value and reports it, as the lenient path does).
             namespace[f"_fix{n}"] = _fixer(cls, f.name, converter.get_structure_hook(tp), tp)
-            post.append(f"    if v{n} is not None: v{n} = _fix{n}(v{n})")
+            post += [
+                f"    if v{n} is not None:",
+                "        try:",
+                f"            v{n} = _fromiso(v{n})",
+                "        except ValueError:",
+                f"            v{n} = _fix{n}(v{n})",
+                "        else:",
+                f"            if v{n}.tzinfo is None: v{n} = v{n}.replace(tzinfo=_UTC)",
+            ]
         names.append(n)
     struct = msgspec.defstruct(
         f"_Fast{cls.__name__}", fields, rename=rename, forbid_unknown_fields=True
     )
     namespace.update(
         _decode=msgspec.json.Decoder(struct).decode,
+        _convert=msgspec.convert,
+        _struct=struct,
         _astuple=msgspec.structs.astuple,
         _refused=(msgspec.ValidationError, msgspec.DecodeError),
     )
     values = ", ".join(f"v{n}" for n in names) + ("," if len(names) == 1 else "")
-    display = ", ".join([*(f"{attrs.fields(cls)[n].name!r}: v{n}" for n in names), "'extra': {}"])  # type: ignore[arg-type]
-    lines = [
-        "def read(body):",
-        "    try:",
-        "        record = _decode(body)",
-        "    except _refused:",
-        "        return None",
+    model_fields = attrs.fields(cls)  # type: ignore[arg-type]
+    display = ", ".join([*(f"{model_fields[n].name!r}: v{n}" for n in names), "'extra': {}"])
+    build = [
         f"    {values} = _astuple(record)",
         *post,
         "    inst = _new(_cls)",
         f"    _set_attr(inst, '__dict__', {{{display}}})",
         "    return inst",
     ]
+    lines = [
+        "def read(body):",
+        "    try:",
+        "        record = _decode(body)",
+        "    except _refused:",
+        "        return None",
+        *build,
+        "def convert(raw):",
+        "    try:",
+        "        record = _convert(raw, _struct)",
+        "    except _refused:",
+        "        return None",
+        *build,
+    ]
     exec("\n".join(lines), namespace)  # noqa: S102 - code generated from our own model fields
-    read: Callable[[bytes], T | None] = namespace["read"]
-    return read
+    return namespace["read"], namespace["convert"]
 
 
-FAST_READERS: dict[type[Any], Callable[[bytes], Any]] = {
-    cls: reader
+_FAST = {
+    cls: pair
     for cls in (Call, Agent)
-    if "__dict__" in dir(cls) and (reader := _fast_reader(cls)) is not None
+    if "__dict__" in dir(cls) and (pair := _fast_pair(cls)) is not None
 }
+FAST_READERS: dict[type[Any], Callable[[bytes], Any]] = {cls: p[0] for cls, p in _FAST.items()}
 """The models a reply body can be read into at C speed (msgspec installed): the hot ones."""
+FAST_CONVERTERS: dict[type[Any], Callable[[Mapping[str, Any]], Any]] = {
+    cls: p[1] for cls, p in _FAST.items()
+}
+"""The same, from a record already parsed (each record of a page)."""

@@ -11,14 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from calleague_async._convert import FAST_READERS, structure
+from calleague_async._convert import FAST_CONVERTERS, FAST_READERS, structure, structure_many
 from calleague_async.models import Agent, Call
 
 MODELS = [Call, Agent]
 
 
 def test_the_hot_models_have_a_fast_reader() -> None:
-    assert set(FAST_READERS) == {Call, Agent}
+    assert set(FAST_READERS) == set(FAST_CONVERTERS) == {Call, Agent}
 
 
 def _identical(a: Any, b: Any) -> None:
@@ -72,9 +72,15 @@ def test_the_fast_reader_is_the_lenient_decoder_or_nothing(cls: type[Any], data:
         first = attrs.fields(cls)[0]
         record[first.metadata["wire"][0]] = data.draw(st.text(max_size=8))
     body = json.dumps(record).encode()
+    lenient = structure(json.loads(body), cls)
     fast = FAST_READERS[cls](body)
     if fast is not None:
-        _identical(fast, structure(json.loads(body), cls))
+        _identical(fast, lenient)
+    converted = FAST_CONVERTERS[cls](json.loads(body))  # a page's record, parsed already
+    if converted is not None:
+        _identical(converted, lenient)
+    (in_page,) = structure_many([json.loads(body)], cls)
+    _identical(in_page, lenient)
 
 
 @pytest.mark.parametrize(
@@ -90,8 +96,10 @@ def test_the_fast_reader_is_the_lenient_decoder_or_nothing(cls: type[Any], data:
 )
 def test_common_records_take_the_fast_path(body: bytes) -> None:
     fast = FAST_READERS[Call](body)
-    assert fast is not None
+    converted = FAST_CONVERTERS[Call](json.loads(body))
+    assert fast is not None and converted is not None
     _identical(fast, structure(json.loads(body), Call))
+    _identical(converted, fast)
 
 
 @pytest.mark.parametrize(
@@ -113,6 +121,14 @@ def test_common_records_take_the_fast_path(body: bytes) -> None:
 )
 def test_unusual_records_are_left_to_the_lenient_decoder(body: bytes) -> None:
     assert FAST_READERS[Call](body) is None
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return
+    if isinstance(parsed, dict):  # parsed already, a record may convert: then identically
+        converted = FAST_CONVERTERS[Call](parsed)
+        if converted is not None:
+            _identical(converted, structure(parsed, Call))
 
 
 def test_a_time_that_is_no_time_is_kept_raw_on_both_paths() -> None:
@@ -120,3 +136,19 @@ def test_a_time_that_is_no_time_is_kept_raw_on_both_paths() -> None:
     fast = FAST_READERS[Call](body)
     assert fast is not None and fast.created_at == "yesterday"
     _identical(fast, structure(json.loads(body), Call))
+
+
+def test_a_page_mixes_fast_and_lenient_records_in_order() -> None:
+    records = [
+        {"callId": "a", "status": "completed", "createdAt": "2026-01-01T12:00:00Z"},
+        {"id": "b", "queue": "sales"},  # lenient: another name for the id, an unknown field
+        {"callId": "c", "durationSec": "84"},  # lenient: a wrong type kept raw
+        {"callId": "d", "createdAt": "2026-01-01T12:00:00"},  # no offset: read as UTC
+    ]
+    models = structure_many(records, Call)
+    assert [m.call_id for m in models] == ["a", "b", "c", "d"]
+    for model, record in zip(models, records, strict=True):
+        _identical(model, structure(record, Call))
+    assert models[1].extra == {"queue": "sales"}
+    assert models[2].duration_sec == "84"  # type: ignore[comparison-overlap]
+    assert models[3].created_at == datetime(2026, 1, 1, 12, tzinfo=UTC)
