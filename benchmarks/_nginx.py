@@ -61,6 +61,22 @@ def call_page(n: int = 100) -> dict[str, Any]:
     }
 
 
+LISTING_PAGES = 20
+"""Pages of 100 calls in the listing nginx serves at ``/api/core/voice/call/list?page=N``."""
+
+
+def listing_page(page: int) -> dict[str, Any]:
+    """Page ``page`` of that listing: 100 calls with ids of their own, and its total."""
+    first = (page - 1) * 100
+    return {
+        "total": LISTING_PAGES * 100,
+        "list": [
+            {**OURS, "callId": f"cl_{first + i:06d}", "durationSec": (first + i) % 600}
+            for i in range(100)
+        ],
+    }
+
+
 _CONF = """
 worker_processes 1;
 daemon off;
@@ -76,7 +92,7 @@ http {{
     server {{
         listen 127.0.0.1:{port} reuseport backlog=4096;
         root {root}/www;
-        location = /api/core/voice/call/list {{ try_files /list.json =404; }}
+        location = /api/core/voice/call/list {{ try_files /pages/p$arg_page.json /list.json =404; }}
         location ^~ /api/core/voice/call/ {{ try_files /ours.json =404; }}
         location ^~ /v2/get-call/ {{ try_files /retell.json =404; }}
         location ^~ /call/ {{ try_files /vapi.json =404; }}
@@ -100,6 +116,11 @@ def nginx() -> Iterator[str]:
         for name, body in (("ours", OURS), ("retell", RETELL), ("vapi", VAPI)):
             (root / "www" / f"{name}.json").write_text(json.dumps(body))
         (root / "www" / "list.json").write_text(json.dumps(call_page()))
+        # A listing of LISTING_PAGES distinct pages of 100 (?page=N), for the bulk benchmark.
+        (root / "www" / "pages").mkdir()
+        for page in range(1, LISTING_PAGES + 1):
+            (root / "www" / "pages" / f"p{page}.json").write_text(json.dumps(listing_page(page)))
+        (root / "www" / "pages").chmod(0o755)
         root.chmod(0o755)
         (root / "www").chmod(0o755)
         conf = root / "nginx.conf"

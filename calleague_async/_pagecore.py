@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import array
 import collections
+import itertools
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -47,6 +48,29 @@ _MAX_IDLE = 64
 
 Entry = tuple[int, str | None, dict[str, Any]]
 """A record to hand out: its index in the snapshot, its id as text (None: it has none), itself."""
+
+
+_ABSENT = object()
+
+
+class IdKey:
+    """A record's id: the first of ``names`` the record has (``None`` when it has none).
+
+    A callable like any key function; the pager also reads ``names`` to look ids up inline,
+    once per record, without a call.
+    """
+
+    __slots__ = ("names",)
+
+    def __init__(self, first: str, *more: str) -> None:
+        self.names = (first, *more)
+
+    def __call__(self, record: dict[str, Any]) -> Any:
+        for name in self.names:
+            value = record.get(name, _ABSENT)
+            if value is not _ABSENT:
+                return value
+        return None
 
 
 def _canonical_id(value: Any) -> str | None:
@@ -159,30 +183,45 @@ class ListCursor:
 
 
 class _RecentIds:
-    """The ids of the most recent items, at most ``capacity`` of them."""
+    """The ids of the most recent items, at most ``capacity`` of them.
+
+    Ids are added per record, in ``ids`` directly (a dict keeps their order); the oldest
+    beyond ``capacity`` are dropped by :meth:`trim`, which every reader calls first, so what
+    they see is exactly the last ``capacity`` ids added, as if each add had dropped one.
+    """
 
     def __init__(self, capacity: int, seed: tuple[str, ...] = ()) -> None:
         self.capacity = capacity
-        self._ids: dict[Any, None] = dict.fromkeys(seed[-capacity:])
+        self.ids: dict[Any, None] = dict.fromkeys(seed[-capacity:])
 
     def add(self, key: Any) -> bool:
         """Remember ``key``; False if it was already among the recent ids."""
-        if key in self._ids:
+        if key in self.ids:
             return False
-        self._ids[key] = None
-        if len(self._ids) > self.capacity:
-            del self._ids[next(iter(self._ids))]
+        self.ids[key] = None
+        self.trim()
         return True
+
+    def trim(self) -> None:
+        """Drop the oldest ids beyond ``capacity``."""
+        ids = self.ids
+        extra = len(ids) - self.capacity
+        if extra > 0:
+            for key in list(itertools.islice(ids, extra)):
+                del ids[key]
 
     def last(self, n: int) -> tuple[str, ...]:
         """The ``n`` most recent ids."""
-        return tuple(str(k) for k in list(self._ids)[-n:])
+        self.trim()
+        return tuple(str(k) for k in list(self.ids)[-n:])
 
     def __contains__(self, key: Any) -> bool:
-        return key in self._ids
+        self.trim()
+        return key in self.ids
 
     def __len__(self) -> int:
-        return len(self._ids)
+        self.trim()
+        return len(self.ids)
 
 
 class _Fingerprints:
@@ -318,7 +357,7 @@ class PagingCore:
         """Record that the record at snapshot ``index`` (with id ``key``) reached the caller."""
         self.handed = index + 1
         if key is not None:
-            self.recent.add(key)
+            self.recent.ids[key] = None  # as recent.add, without the call (once per record)
 
     def plan(self) -> Plan:
         """The page to read next and the pages worth reading ahead of it."""
@@ -349,6 +388,7 @@ class PagingCore:
 
     def accept(self, request: PageRequest, payload: ListPayload) -> Decision:
         """Read the reply to ``request``: what it adds, and what to do next."""
+        self.recent.trim()  # the ids handed out since the last page, down to the window
         need = request.page
         self.idle += 1
         items, total, has_next = payload.items, payload.total, payload.has_next
@@ -457,11 +497,31 @@ class PagingCore:
         self, items: list[dict[str, Any]], first: int, skip: int
     ) -> tuple[list[Entry], int]:
         """The records from ``skip`` on not handed out before, and how many were looked at."""
-        limit, yielded, key, recent = self.limit, self.yielded, self._key, self.recent
+        limit, yielded, key, recent = self.limit, self.yielded, self._key, self.recent.ids
         entries: list[Entry] = []
         seen_here: set[str | None] = set()
+        if limit is None:
+            # The hot loop, once per record: no max_items to count against, so every record
+            # of the page is looked at and its index is its position; an IdKey of two names
+            # (the usual "callId" or "id") is looked up inline.
+            append, remember, start = entries.append, seen_here.add, first + skip
+            names = key.names if key.__class__ is IdKey and len(key.names) == 2 else None
+            main, alias = names or ("", "")
+            for i, record in enumerate(items[skip:] if skip else items):
+                if names is not None and record.__class__ is dict:
+                    k = record.get(main, _ABSENT)
+                    if k is _ABSENT:
+                        k = record.get(alias)
+                else:
+                    k = key(record)
+                if k.__class__ is not str or not k:
+                    k = _canonical_id(k)
+                if k is None or (k not in recent and k not in seen_here):
+                    remember(k)
+                    append((start + i, k, record))
+            return entries, max(0, len(items) - skip)
         consumed = 0
-        for record in items[skip:]:  # the hot loop: once per record
+        for record in items[skip:]:
             if limit is not None and yielded + len(entries) >= limit:
                 break
             consumed += 1

@@ -120,9 +120,12 @@ class AsyncPager(Generic[T]):
         """Yield the records exactly as the API sent them (wire names, nothing converted)."""
         async with contextlib.aclosing(self._walk()) as walk:
             async for page in walk:
-                hand_out = self._core.hand_out
+                core = self._core
+                ids = core.recent.ids
                 for index, key, record in page.new or []:
-                    hand_out(index, key)
+                    core.handed = index + 1  # core.hand_out(index, key), inlined: per record
+                    if key is not None:
+                        ids[key] = None
                     yield record
 
     async def _walk(self) -> AsyncGenerator[Decision, None]:

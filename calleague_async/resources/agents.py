@@ -7,14 +7,13 @@ from typing import Any
 
 from calleague_async._convert import structure
 from calleague_async._options import NOT_GIVEN, NotGiven
+from calleague_async._pagecore import IdKey
 from calleague_async._pagination import AsyncPager
 from calleague_async._raw import RawResponse, raw
 from calleague_async.models import Agent, AgentAvailability
 from calleague_async.resources._base import DEFAULT_PAGE_SIZE, Resource
 
-
-def _agent_id(record: dict[str, Any]) -> Any:
-    return record.get("agentId", record.get("id"))
+_agent_id = IdKey("agentId", "id")
 
 
 class Agents(Resource):

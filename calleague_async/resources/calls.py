@@ -25,6 +25,7 @@ from calleague_async._ledger import (
 )
 from calleague_async._limits import BATCH_MAX_WAIT, queueing
 from calleague_async._options import NOT_GIVEN, NotGiven
+from calleague_async._pagecore import IdKey
 from calleague_async._pagination import AsyncPager, ListCursor
 from calleague_async._raw import RawResponse, raw
 from calleague_async._session import Flight
@@ -259,8 +260,7 @@ def _as_request(item: CallRequest | Mapping[str, Any]) -> CallRequest:
         raise ValidationError("requests", f"{exc} in {dict(item)!r:.80}") from None
 
 
-def _call_id(record: dict[str, Any]) -> Any:
-    return record.get("callId", record.get("id"))
+_call_id = IdKey("callId", "id")
 
 
 class Calls(Resource):
