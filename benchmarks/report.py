@@ -52,7 +52,8 @@ def claims(http: dict[str, Any] | None, limiter: dict[str, Any] | None,
         off, on = http["ratio_limiter_off_c64"], http["ratio_limiter_on_c64"]
         peer = http["ours_vs_fastest_peer_c64"]
         lines += [
-            f"| throughput vs raw aiohttp + json, c=64, limiter off | ≥ 0.90x | {off:.2f}x "
+            f"| throughput vs raw aiohttp + json, c=64, limiter off (bench_http, below) "
+            f"| ≥ 0.90x | {off:.2f}x "
             f"| {_check(off >= 0.90)} |",
             f"| same, limiter on (never reached) | ≥ 0.85x | {on:.2f}x | {_check(on >= 0.85)} |",
             f"| vs the fastest peer SDK ({http['fastest_peer_c64']}), c=64 | ≥ 5x | {peer:.1f}x "
@@ -74,16 +75,112 @@ def claims(http: dict[str, Any] | None, limiter: dict[str, Any] | None,
     return lines
 
 
+_NAMES = {
+    "handwritten-best": "hand-written best (prebuilt `yarl.URL`, `read()` + orjson)",
+    "plain-json": "plain aiohttp (`async with session.get(url) as r: await r.json()`)",
+    "sdk": "calleague-async `s.calls.get` (typed `Call`), limiter off",
+    "sdk-limiter": "calleague-async, limiter on (never reached)",
+}
+
+
+def cost_claims(asyncio_run: dict[str, Any] | None, bulk: dict[str, Any] | None) -> list[str]:
+    """The hot path's targets (instructions and paired req/s at c=64) against this run."""
+    lines: list[str] = []
+    if asyncio_run:
+        rows = {r["client"]: r for r in asyncio_run["rows"]}
+        off, on = rows["sdk"], rows["sdk-limiter"]
+        lines += [
+            f"| instructions per request vs plain aiohttp `r.json()`, limiter off | ≤ 1.00x "
+            f"| {off['instr_ratio_to_plain_json']:.3f}x "
+            f"| {_check(off['instr_ratio_to_plain_json'] <= 1.0)} |",
+            f"| same, limiter on | ≤ 1.05x | {on['instr_ratio_to_plain_json']:.3f}x "
+            f"| {_check(on['instr_ratio_to_plain_json'] <= 1.05)} |",
+        ]
+        if "req_per_s_ratio_to_plain_json" in off:
+            a, b = off["req_per_s_ratio_to_plain_json"], on["req_per_s_ratio_to_plain_json"]
+            lines += [
+                f"| paired req/s vs plain aiohttp `r.json()`, c=64, limiter off | ≥ 0.97x "
+                f"| {a:.3f}x | {_check(a >= 0.97)} |",
+                f"| same, limiter on | ≥ 0.93x | {b:.3f}x | {_check(b >= 0.93)} |",
+            ]
+    if bulk:
+        raw = bulk["rows"]["sdk-raw"]["ratio_to_read_orjson"]
+        lines.append(
+            f"| bulk `.raw()` pages/s vs `read()` + orjson by hand | ≥ 0.80x | {raw:.2f}x "
+            f"| {_check(raw >= 0.8)} |"
+        )
+    return lines
+
+
+def instructions_table(run: dict[str, Any]) -> list[str]:
+    """Instructions per request and paired req/s, by client, from one run of both."""
+    lines = [
+        "| client | instructions / request | vs plain aiohttp | req/s (paired) "
+        "| req/s vs plain aiohttp |",
+        "|---|---|---|---|---|",
+    ]
+    for r in run["rows"]:
+        rps = f"{r['req_per_s']:,}" if "req_per_s" in r else "-"
+        ratio = r.get("req_per_s_ratio_to_plain_json")
+        lines.append(
+            f"| {_NAMES.get(r['client'], r['client'])} | {r['instr_per_req']:,} "
+            f"| {r['instr_ratio_to_plain_json']:.3f}x | {rps} "
+            f"| {f'{ratio:.3f}x' if ratio is not None else '-'} |"
+        )
+    return lines
+
+
+def bulk_table(bulk: dict[str, Any]) -> list[str]:
+    """A whole listing of 20 pages of 100: instructions per page and paired pages/s."""
+    lines = [
+        "| client | instructions / page | vs by hand | pages/s (paired) | records/s "
+        "| pages/s vs by hand |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, r in bulk["rows"].items():
+        lines.append(
+            f"| {name} | {r['instr_per_page']:,} | {r['instr_ratio']:.2f}x | {r['pages_per_s']:,} "
+            f"| {r['records_per_s']:,} | {r['ratio_to_read_orjson']:.2f}x |"
+        )
+    return lines
+
+
 def performance_section() -> str:
     """The README's Performance section body."""
     http, limiter, export = _load("http"), _load("limiter"), _load("export")
+    on_asyncio, on_uvloop, bulk = _load("instructions"), _load("instructions-uvloop"), _load("bulk")
     out = [
         "Figures from one run on one machine (2 vCPU, loopback); ratios are measured side by "
         "side in that run, absolute numbers describe only that machine. How to run them and "
         "what each measures: [benchmarks/README.md](benchmarks/README.md).",
         "",
         *claims(http, limiter, export),
+        *cost_claims(on_asyncio, bulk),
         "",
+    ]
+    for run, loop in ((on_asyncio, "asyncio"), (on_uvloop, "uvloop")):
+        if run:
+            p = run["params"]
+            out += [
+                f"Instructions per request under callgrind (`python -m benchmarks.instructions"
+                f"{' --uvloop' if loop == 'uvloop' else ''}`: (Ir(N2) - Ir(N1)) / (N2 - N1), "
+                f"N1={p['n1']:,}, N2={p['n2']:,}, c={p['concurrency']}, {loop}; a cost that does "
+                "not drift with the machine's load) beside req/s from the same run, clients "
+                f"alternating, median of {p['rps_rounds']} rounds:",
+                "",
+                *instructions_table(run),
+                "",
+            ]
+    if bulk:
+        out += [
+            "A whole listing, 20 pages of 100 calls, read page after page (`python -m "
+            "benchmarks.bulk`; `sdk-models-lenient` is the decoder every record took before "
+            "the C-speed path):",
+            "",
+            *bulk_table(bulk),
+            "",
+        ]
+    out += [
         "On this 2-core machine the HTTP ratios depend on what else runs: the same code "
         "measured 0.85x (limiter off, c=64) and 4.7x the fastest peer in a run while another "
         "job loaded the machine, and the figures below on a quiet one. Each table is one run, "
@@ -92,6 +189,8 @@ def performance_section() -> str:
     if http:
         out += [
             "",
+            f"Against the peers (measured {http.get('machine', {}).get('date', 'earlier')}, "
+            "before the hot path work above): "
             "`s.calls.get` against nginx serving fixed JSON for each SDK's own path, every "
             "client in one process, alternating (`python -m benchmarks.bench_http`):",
             "",
