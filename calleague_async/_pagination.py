@@ -95,10 +95,13 @@ class AsyncPager(Generic[T]):
         # aclosing: leaving this loop (break, error) stops the pages in flight at once.
         async with contextlib.aclosing(self._walk()) as walk:
             async for page in walk:
-                entries, hand_out = page.new or [], self._core.hand_out
+                entries, core = page.new or [], self._core
+                ids = core.recent.ids
                 models = self._decode([record for _, _, record in entries])
                 for (index, key, _), model in zip(entries, models, strict=True):
-                    hand_out(index, key)
+                    core.handed = index + 1  # core.hand_out(index, key), inlined: per record
+                    if key is not None:
+                        ids[key] = None
                     yield model
 
     async def pages(self) -> AsyncGenerator[Page[T], None]:
