@@ -221,15 +221,51 @@ def _run(coro: Coroutine[Any, Any, Any], use_uvloop: bool) -> Any:
     return asyncio.run(coro)
 
 
-async def child(client: str, base: str, n: int, concurrency: int, warmup: int) -> None:
-    """Set the client up, warm it up, run ``n`` requests, close: all the measured process does."""
+async def child(
+    client: str, base: str, n: int, concurrency: int, warmup: int, timed: bool = False
+) -> None:
+    """Set the client up, warm it up, run ``n`` requests, close: all the measured process does.
+
+    ``timed`` prints the measured requests' req/s and CPU microseconds per request.
+    """
     call, close = await CLIENTS[client](base)
     try:
         if warmup:
             await _drive(call, warmup, concurrency)
+        wall, cpu = time.perf_counter(), time.process_time()
         await _drive(call, n, concurrency)
+        if timed:
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            print(json.dumps({"req_per_s": n / wall, "cpu_us": cpu / n * 1e6}))
     finally:
         await close()
+
+
+def own_process_rps(args: argparse.Namespace, base: str) -> dict[str, dict[str, float]]:
+    """Native req/s with each client alone in its own process, as an application runs one.
+
+    Rounds alternate the clients' order; medians over the rounds, and the median per-round
+    ratio to the baseline.
+    """
+    got: dict[str, list[dict[str, float]]] = {name: [] for name in args.clients}
+    for round_no in range(args.own_process_rounds):
+        order = args.clients if round_no % 2 == 0 else list(reversed(args.clients))
+        for name in order:
+            argv = [*_child_argv(args, name, base, args.n2), "--timed"]
+            done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=True)
+            got[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    out: dict[str, dict[str, float]] = {}
+    for name, runs in got.items():
+        row = {
+            "own_process_req_per_s": round(statistics.median(r["req_per_s"] for r in runs)),
+            "own_process_cpu_us_per_req": round(statistics.median(r["cpu_us"] for r in runs), 1),
+        }
+        if BASELINE in got:
+            pairs = zip(runs, got[BASELINE], strict=True)
+            ratio = statistics.median(a["req_per_s"] / b["req_per_s"] for a, b in pairs)
+            row["own_process_ratio_to_plain_json"] = round(ratio, 3)
+        out[name] = row
+    return out
 
 
 # --- the parent -------------------------------------------------------------------------------
@@ -386,7 +422,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--rps-rounds", type=int, default=3, help="rounds of native paired req/s (0: none)"
     )
+    parser.add_argument(
+        "--own-process-rounds",
+        type=int,
+        default=0,
+        help="rounds of native req/s with each client alone in its own process (0: none)",
+    )
     parser.add_argument("--uvloop", action="store_true", help="run the clients on uvloop")
+    parser.add_argument("--timed", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--no-write", action="store_true", help="write no results file")
     parser.add_argument("--keep", metavar="DIR", help="keep the callgrind output files in DIR")
@@ -408,6 +451,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--concurrency must be at least 1")
     if args.warmup < 0:
         parser.error("--warmup must not be negative")
+    if args.own_process_rounds < 0:
+        parser.error("--own-process-rounds must not be negative")
     if args.child is not None:
         if args.child not in CLIENTS:
             parser.error(f"unknown client {args.child}")
@@ -431,7 +476,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the child, or the whole measurement; print and write the results."""
     args = parse_args(argv)
     if args.child is not None:
-        _run(child(args.child, args.url, args.n, args.concurrency, args.warmup), args.uvloop)
+        _run(
+            child(args.child, args.url, args.n, args.concurrency, args.warmup, args.timed),
+            args.uvloop,
+        )
         return 0
     if not Path(args.valgrind).exists():
         print(f"valgrind not found at {args.valgrind}: apt-get install valgrind", file=sys.stderr)
@@ -446,6 +494,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 paired_rps(args.clients, base, args.n2, args.concurrency, args.rps_rounds),
                 args.uvloop,
             )
+        if args.own_process_rounds:
+            _say(f"own-process req/s: {args.own_process_rounds} rounds of {args.n2} requests")
+            own = own_process_rps(args, base)
+            rps = {name: {**(rps or {}).get(name, {}), **own[name]} for name in args.clients}
         irs = measure_instructions(args, base)
     rows = summarize(irs, args.n1, args.n2, rps)
     result: dict[str, Any] = {
@@ -456,6 +508,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "warmup": args.warmup,
             "repeat": args.repeat,
             "rps_rounds": args.rps_rounds,
+            "own_process_rounds": args.own_process_rounds,
             "loop": "uvloop" if args.uvloop else "asyncio",
             "valgrind": subprocess.run(
                 [args.valgrind, "--version"], capture_output=True, text=True, check=False
