@@ -203,6 +203,11 @@ def _owner(value: object) -> str:
     return _validate.text("owner", value)
 
 
+def _checked(campaign: object, number: object, owner: object) -> tuple[str, str, str]:
+    """The three arguments every claim, record and release takes, checked."""
+    return check_campaign(campaign), _validate.phone_number("number", number), _owner(owner)
+
+
 def _optional_text(field: str, value: object) -> str | None:
     if value is None:
         return None
@@ -436,9 +441,7 @@ class RedisLedger:
         reclaim_unknown: bool = False,
     ) -> LedgerEntry | None:
         """Claim ``number`` for ``owner`` if no entry exists (see :meth:`Ledger.claim`)."""
-        campaign = check_campaign(campaign)
-        number = _validate.phone_number("number", number)
-        owner = _owner(owner)
+        campaign, number, owner = _checked(campaign, number, owner)
         key = _optional_text("idempotency_key", idempotency_key)
         entry_key = self._entry_key(campaign, number)
         owners = self._owners(campaign)
@@ -469,10 +472,8 @@ class RedisLedger:
         reason: str | None = None,
     ) -> None:
         """Write the outcome if ``owner`` still holds the entry (see :meth:`Ledger.record`)."""
-        campaign = check_campaign(campaign)
-        number = _validate.phone_number("number", number)
+        campaign, number, owner = _checked(campaign, number, owner)
         state = _outcome(state)
-        owner = _owner(owner)
         call_id = _optional_text("call_id", call_id)
         reason = _optional_text("reason", reason)
         change = {"state": state, "at": time.time(), "callId": call_id, "reason": reason}
@@ -482,9 +483,7 @@ class RedisLedger:
 
     async def release(self, campaign: str, number: str, *, owner: str) -> None:
         """Delete the entry if ``owner`` holds it and it is still ``claimed``."""
-        campaign = check_campaign(campaign)
-        number = _validate.phone_number("number", number)
-        owner = _owner(owner)
+        campaign, number, owner = _checked(campaign, number, owner)
         await self._release(keys=[self._entry_key(campaign, number)], args=[owner])
 
     async def entries(self, campaign: str) -> AsyncIterator[LedgerEntry]:
@@ -600,9 +599,7 @@ class MemoryLedger:
         reclaim_unknown: bool = False,
     ) -> LedgerEntry | None:
         """Claim ``number`` for ``owner`` if no entry exists (see :meth:`Ledger.claim`)."""
-        campaign = check_campaign(campaign)
-        number = _validate.phone_number("number", number)
-        owner = _owner(owner)
+        campaign, number, owner = _checked(campaign, number, owner)
         key = _optional_text("idempotency_key", idempotency_key)
         book = self._entries.setdefault(campaign, {})
         held = book.get(number)
@@ -628,10 +625,8 @@ class MemoryLedger:
         reason: str | None = None,
     ) -> None:
         """Write the outcome if ``owner`` still holds the entry (see :meth:`Ledger.record`)."""
-        campaign = check_campaign(campaign)
-        number = _validate.phone_number("number", number)
+        campaign, number, owner = _checked(campaign, number, owner)
         state = _outcome(state)
-        owner = _owner(owner)
         call_id = _optional_text("call_id", call_id)
         reason = _optional_text("reason", reason)
         held = self._entries.get(campaign, {}).get(number)
@@ -640,9 +635,7 @@ class MemoryLedger:
 
     async def release(self, campaign: str, number: str, *, owner: str) -> None:
         """Delete the entry if ``owner`` holds it and it is still ``claimed``."""
-        campaign = check_campaign(campaign)
-        number = _validate.phone_number("number", number)
-        owner = _owner(owner)
+        campaign, number, owner = _checked(campaign, number, owner)
         book = self._entries.get(campaign, {})
         held = book.get(number)
         if held is not None and held.owner == owner and held.state == "claimed":

@@ -14,16 +14,15 @@ import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Final, Literal
+from typing import IO, Final, get_args
 
 import attrs
 
-Status = Literal["placed", "failed", "unknown", "not_sent", "duplicate"]
+from calleague_async.resources.calls import Outcome
 
 COLUMNS: Final = ("row", "to", "outcome", "call_id", "idempotency_key", "error")
-STATUSES: Final[frozenset[str]] = frozenset(
-    {"placed", "failed", "unknown", "not_sent", "duplicate"}
-)
+STATUSES: Final[tuple[str, ...]] = get_args(Outcome)
+"""A row's outcomes: ``start_many``'s statuses, in that order."""
 IN_FLIGHT: Final = "in_flight"
 _STOPPED = "the dialer stopped before recording an outcome: it may have been placed"
 
@@ -128,7 +127,7 @@ def compact(path: Path, rows: Iterable[Row]) -> None:
 
 def counts(rows: Iterable[Row]) -> dict[str, int]:
     """How many rows have each outcome (every outcome named, zeros included)."""
-    tally = dict.fromkeys(("placed", "failed", "unknown", "not_sent", "duplicate"), 0)
+    tally = dict.fromkeys(STATUSES, 0)
     for row in rows:
         tally[row.outcome] = tally.get(row.outcome, 0) + 1
     return tally

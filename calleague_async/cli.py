@@ -517,7 +517,7 @@ async def _dial(args: argparse.Namespace, s: ca.AsyncSession) -> int:
         if entry.outcome in {"placed", "failed", "unknown"} and not offered(entry):
             taken.setdefault(_normalised(entry.to) or entry.to, number)
     todo: list[tuple[int, ca.CallRequest]] = []
-    skipped: list[results.Row] = []
+    skipped: list[tuple[results.Row, int]] = []  # with the row it duplicates
     for number, row in rows:
         before = prior.get(number)
         if before is not None and not offered(before):
@@ -525,14 +525,15 @@ async def _dial(args: argparse.Namespace, s: ca.AsyncSession) -> int:
         to = row.get(phone, "")
         first = taken.get(_normalised(to) or to)
         if first is not None and first != number:
-            skipped.append(results.Row(number, to, "duplicate", error=f"duplicate of row {first}"))
+            row_of = results.Row(number, to, "duplicate", error=f"duplicate of row {first}")
+            skipped.append((row_of, first))
             continue
         key = (before.idempotency_key if before is not None else "") or (
             ca.campaign_idempotency_key(campaign, to)
         )
         todo.append((number, _lead_request(row, phone, args.agent_id, key)))
 
-    counts = dict.fromkeys(("placed", "failed", "unknown", "not_sent", "duplicate"), 0)
+    counts = results.counts(())  # this run's outcomes, every one named
     batch_rows: list[int] = []  # the batch's index -> the row number
     interrupted = False
 
@@ -587,8 +588,8 @@ async def _dial(args: argparse.Namespace, s: ca.AsyncSession) -> int:
         redial_unknown=bool(args.redial_unknown and args.ledger),
     )
     log = results.Log(output, append=bool(args.resume))
-    for entry in skipped:
-        _err(f"warning: row {entry.row}: {entry.to} duplicates row {entry.error.split()[-1]}; "
+    for entry, first in skipped:
+        _err(f"warning: row {entry.row}: {entry.to} duplicates row {first}; "
              "not dialed again")  # fmt: skip
         note(entry)
     try:

@@ -532,14 +532,8 @@ class Calls(Resource):
         flight = slot.flight
         error: CalleagueError
         if flight.sending or flight.acted:
-            error = OutcomeUnknownError(
-                method="POST",
-                path=self._session._routes["calls.start"].path,
-                request={"agentId": request.agent_id, "to": request.to},
-                idempotency_key=request.idempotency_key,
-                cause=CalleagueError("the batch stopped while the request was in flight"),
-            )
-            error.may_have_acted = True
+            stopped = CalleagueError("the batch stopped while the request was in flight")
+            error = self._unknown(request, stopped)
         elif flight.sent:
             error = NotSentError(
                 "the batch stopped while the request waited to be retried; every attempt "
@@ -549,6 +543,18 @@ class Calls(Resource):
             error = NotSentError("the batch stopped before the request was sent")
         error.sent = flight.sent
         return StartFailed(index=slot.index, request=request, error=error)
+
+    def _unknown(self, request: CallRequest, cause: CalleagueError) -> OutcomeUnknownError:
+        """The error of a batch's request that may have placed its call, for ``cause``."""
+        unknown = OutcomeUnknownError(
+            method="POST",
+            path=self._session._routes["calls.start"].path,
+            request={"agentId": request.agent_id, "to": request.to},
+            idempotency_key=request.idempotency_key,
+            cause=cause,
+        )
+        unknown.may_have_acted = True
+        return unknown
 
     async def _start_one(self, slot: _Slot, plan: _Plan) -> StartPlaced | StartFailed:
         index, seen = slot.index, plan.seen
@@ -621,15 +627,9 @@ class Calls(Resource):
             return StartFailed(index=slot.index, request=request, error=exc)
         except Exception as exc:
             # Not one of ours (a bug, or a library's error): the request may have been sent.
-            unknown = OutcomeUnknownError(
-                method="POST",
-                path=self._session._routes["calls.start"].path,
-                request={"agentId": request.agent_id, "to": request.to},
-                idempotency_key=request.idempotency_key,
-                cause=CalleagueError(f"{type(exc).__name__}: {exc}"),
-            )
+            unknown = self._unknown(request, CalleagueError(f"{type(exc).__name__}: {exc}"))
             unknown.__cause__ = exc
-            unknown.sent = unknown.may_have_acted = True
+            unknown.sent = True
             return StartFailed(index=slot.index, request=request, error=unknown)
         return StartPlaced(index=slot.index, request=request, call=call)
 
@@ -979,12 +979,7 @@ class _Fleet:
         try:
             await ledger.heartbeat(campaign, owner)
         except Exception as exc:  # the batch's finally lets an owned ledger go
-            raise APIConnectionError(
-                f"campaign ledger unavailable: {type(exc).__name__}: {exc}",
-                method="POST",
-                path="ledger",
-                request_sent=False,
-            ) from exc
+            raise _ledger_down(exc) from exc
 
         every = ledger.heartbeat_ttl / 3  # three beats per lifetime: one may be late
 
@@ -1016,13 +1011,7 @@ class _Fleet:
             with contextlib.suppress(Exception):
                 await self.ledger.release(self.campaign, number, owner=self.owner)
             slot.claimed = None
-            down = APIConnectionError(
-                f"campaign ledger unavailable: {type(exc).__name__}: {exc}",
-                method="POST",
-                path="ledger",
-                request_sent=False,
-            )
-            return StartFailed(index=slot.index, request=request, error=down)
+            return StartFailed(index=slot.index, request=request, error=_ledger_down(exc))
         if entry is None:
             return None
         slot.claimed = None
@@ -1070,6 +1059,16 @@ class _Fleet:
             finally:
                 if self.owns_ledger:
                     await self.ledger.close()
+
+
+def _ledger_down(exc: Exception) -> APIConnectionError:
+    """The ledger's own failure (Redis down): proof that nothing was dialed for it."""
+    return APIConnectionError(
+        f"campaign ledger unavailable: {type(exc).__name__}: {exc}",
+        method="POST",
+        path="ledger",
+        request_sent=False,
+    )
 
 
 def _held(entry: LedgerEntry) -> CalleagueError:
