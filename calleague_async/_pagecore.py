@@ -28,7 +28,8 @@ import collections
 import itertools
 import json
 import logging
-from collections.abc import Callable, Mapping
+import operator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import attrs
@@ -48,6 +49,38 @@ _MAX_IDLE = 64
 
 Entry = tuple[int, str | None, dict[str, Any]]
 """A record to hand out: its index in the snapshot, its id as text (None: it has none), itself."""
+
+
+class Batch:
+    """The records of a reply not handed out before, in order, as parallel lists.
+
+    ``records[i]`` sits at snapshot index ``indices[i]`` and has the id ``ids[i]`` (None: it has
+    none). Iterating yields :data:`Entry` tuples; the pager reads the lists. ``decoded``: the
+    records are models already (a page read at C speed), not JSON objects.
+    """
+
+    __slots__ = ("decoded", "ids", "indices", "records")
+
+    def __init__(
+        self,
+        records: list[Any],
+        ids: list[str | None],
+        indices: Sequence[int],
+        decoded: bool = False,
+    ) -> None:
+        self.records = records
+        self.ids = ids
+        self.indices = indices
+        self.decoded = decoded
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self) -> Iterator[Entry]:
+        return zip(self.indices, self.ids, self.records, strict=True)
+
+    def __repr__(self) -> str:
+        return f"Batch({list(self)!r})"
 
 
 _ABSENT = object()
@@ -287,7 +320,7 @@ class Decision(NamedTuple):
     the page size changed, so every request in flight is stale.
     """
 
-    new: list[Entry] | None
+    new: Batch | None
     page: int
     total: int | None
     done: bool = False
@@ -342,9 +375,13 @@ class PagingCore:
         # Stepped back since the last page handled: repeats are expected. So they are on the first
         # page of a listing resumed with no total to say how far the list slid meanwhile.
         self.stepped = start.position > 0 and start.snapshot_total is None
+        # The batch being handed out through an iterator (see handing), and how much of it is
+        # accounted for in `handed` and the id window.
+        self._handing: tuple[Batch, Iterator[Any], int] | None = None
 
     def cursor(self) -> ListCursor:
         """Where the listing stands after the last item handed out."""
+        self._account()
         return attrs.evolve(
             self.start,
             position=self.handed,
@@ -355,9 +392,36 @@ class PagingCore:
 
     def hand_out(self, index: int, key: str | None) -> None:
         """Record that the record at snapshot ``index`` (with id ``key``) reached the caller."""
+        self._account()
         self.handed = index + 1
         if key is not None:
-            self.recent.ids[key] = None  # as recent.add, without the call (once per record)
+            self.recent.ids[key] = None
+
+    def handing(self, batch: Batch, given: Iterator[Any] | None = None) -> None:
+        """Hand ``batch`` out as ``given`` is consumed: an iterator over a list parallel to it.
+
+        What it has given is what reached the caller (the pager yields each item as it takes
+        it), so the per-item loop is a bare ``yield``: ``handed`` and the id window are brought
+        up to date from how far ``given`` got whenever they are read (:meth:`cursor`, the next
+        :meth:`accept`). Without ``given``, all of ``batch`` is handed out now.
+        """
+        self._account()
+        self._handing = (batch, given or iter(()), 0)
+        if given is None:
+            self._account()
+
+    def _account(self) -> None:
+        """Record what the batch being handed out has given so far."""
+        if self._handing is None:
+            return
+        batch, given, done = self._handing
+        n = len(batch) - operator.length_hint(given)
+        if n > done:
+            self.handed = batch.indices[n - 1] + 1
+            ids = self.recent.ids
+            ids.update(dict.fromkeys(batch.ids[done:n]))
+            ids.pop(None, None)  # records without an id are never remembered
+        self._handing = None if n == len(batch) else (batch, given, n)
 
     def plan(self) -> Plan:
         """The page to read next and the pages worth reading ahead of it."""
@@ -388,22 +452,24 @@ class PagingCore:
 
     def accept(self, request: PageRequest, payload: ListPayload) -> Decision:
         """Read the reply to ``request``: what it adds, and what to do next."""
+        self._account()
         self.recent.trim()  # the ids handed out since the last page, down to the window
         need = request.page
         self.idle += 1
-        items, total, has_next = payload.items, payload.total, payload.has_next
+        items, total, has_next, ids = payload.items, payload.total, payload.has_next, payload.ids
         if total is not None and (total.__class__ is not int or total < 0):
             total = None  # as the wire reads it: a total that is no count says nothing
         if has_next.__class__ is not bool:
             has_next = None
-        placed = self._place(request, items, total, has_next)
+        placed = self._place(request, items, ids, total, has_next)
         if isinstance(placed, Decision):
             return placed  # read again, or in another page size
         first, skip = placed
         self.rereads = 0
         self.full = self.full or len(items) == self.size
-        entries, consumed = self._collect(items, first, skip)
-        stalled = self._vet(need, items, total, has_next, entries, consumed)
+        entries, consumed = self._collect(items, ids, first, skip)
+        entries.decoded = payload.decoded
+        stalled = self._vet(need, items, ids, total, has_next, entries, consumed)
         if stalled is None:
             return Decision(None, need, total, done=True)  # the server does not page
         self.stepped = False
@@ -415,7 +481,8 @@ class PagingCore:
     def _place(
         self,
         request: PageRequest,
-        items: list[dict[str, Any]],
+        items: list[Any],
+        ids: list[Any] | None,
         total: int | None,
         has_next: bool | None,
     ) -> tuple[int, int] | Decision:
@@ -481,7 +548,9 @@ class PagingCore:
         planned, recent = skip, self.recent
         # Only as far back as ids are known (a resumed cursor knows one page's worth).
         floor = max(0, position - first - min(size, len(recent)), -first)
-        skip = next((j for j in range(floor, skip) if self._ident(items[j]) not in recent), skip)
+        skip = next(
+            (j for j in range(floor, skip) if self._ident(items, ids, j) not in recent), skip
+        )
         # Never step back below what the id window can vouch for.
         back_to = max(first - 1, self.high - len(recent))
         if skip == 0 < planned and back_to < position and self.rereads < _MAX_REREADS:
@@ -494,52 +563,58 @@ class PagingCore:
         return first, skip
 
     def _collect(
-        self, items: list[dict[str, Any]], first: int, skip: int
-    ) -> tuple[list[Entry], int]:
-        """The records from ``skip`` on not handed out before, and how many were looked at."""
-        limit, yielded, key, recent = self.limit, self.yielded, self._key, self.recent.ids
-        entries: list[Entry] = []
+        self, items: list[Any], given: list[Any] | None, first: int, skip: int
+    ) -> tuple[Batch, int]:
+        """The records from ``skip`` on not handed out before, and how many were looked at.
+
+        ``given`` are the items' ids when the reply came with them (else the key reads them).
+        """
+        limit, key, recent = self.limit, self._key, self.recent.ids
+        rest = items[skip:] if skip else items
+        start = first + skip
+        given = given[skip:] if given is not None and skip else given
+        main = key.names[0] if isinstance(key, IdKey) else None
+        if limit is None and (main is not None or given is not None) and rest:
+            # The usual page, checked at C speed instead of record by record: every record has
+            # a distinct non-empty text id under the first name (join refuses anything but
+            # text), none handed out before. Then all of it is new, at the positions the
+            # arithmetic gave.
+            try:
+                ids = given if given is not None else [record.get(main) for record in rest]
+                unique = set(ids)
+                "".join(unique)
+            except (AttributeError, TypeError):  # no dict, an id that is no text: see below
+                unique = set()
+            if len(unique) == len(rest) and "" not in unique and recent.keys().isdisjoint(unique):
+                return Batch(rest, ids, range(start, start + len(rest))), len(rest)
+        records: list[dict[str, Any]] = []
+        keys: list[str | None] = []
+        indices: list[int] = []
         seen_here: set[str | None] = set()
-        if limit is None:
-            # The hot loop, once per record: no max_items to count against, so every record
-            # of the page is looked at and its index is its position; an IdKey of two names
-            # (the usual "callId" or "id") is looked up inline.
-            append, remember, start = entries.append, seen_here.add, first + skip
-            names = key.names if key.__class__ is IdKey and len(key.names) == 2 else None
-            main, alias = names or ("", "")
-            for i, record in enumerate(items[skip:] if skip else items):
-                if names is not None and record.__class__ is dict:
-                    k = record.get(main, _ABSENT)
-                    if k is _ABSENT:
-                        k = record.get(alias)
-                else:
-                    k = key(record)
-                if k.__class__ is not str or not k:
-                    k = _canonical_id(k)
-                if k is None or (k not in recent and k not in seen_here):
-                    remember(k)
-                    append((start + i, k, record))
-            return entries, max(0, len(items) - skip)
+        room = len(rest) if limit is None else max(0, limit - self.yielded)
         consumed = 0
-        for record in items[skip:]:
-            if limit is not None and yielded + len(entries) >= limit:
+        for record in rest:
+            if len(records) >= room:
                 break
             consumed += 1
-            k = key(record)
+            k = key(record) if given is None else given[consumed - 1]
             if k.__class__ is not str or not k:
                 k = _canonical_id(k)
             if k is None or (k not in recent and k not in seen_here):
                 seen_here.add(k)
-                entries.append((first + skip + consumed - 1, k, record))
-        return entries, consumed
+                records.append(record)
+                keys.append(k)
+                indices.append(start + consumed - 1)
+        return Batch(records, keys, indices), consumed
 
     def _vet(
         self,
         need: int,
-        items: list[dict[str, Any]],
+        items: list[Any],
+        ids: list[Any] | None,
         total: int | None,
         has_next: bool | None,
-        entries: list[Entry],
+        entries: Batch,
         consumed: int,
     ) -> bool | None:
         """The safeguards: raise for a server repeating itself.
@@ -548,7 +623,7 @@ class PagingCore:
         """
         stalled = repeat = False
         if items:
-            mark = self._mark(items)
+            mark = self._mark(items, ids)
             repeat = not self.marks.add(mark)
             if entries and repeat and not (self.shrank and mark in self.near):
                 raise InvalidResponseError(
@@ -585,10 +660,10 @@ class PagingCore:
     def _settle(
         self,
         need: int,
-        items: list[dict[str, Any]],
+        items: list[Any],
         total: int | None,
         has_next: bool | None,
-        entries: list[Entry],
+        entries: Batch,
         stalled: bool,
     ) -> Decision:
         """The Decision for a page handled: whether the listing ends after it."""
@@ -621,17 +696,17 @@ class PagingCore:
         done = not stalled and self.snapshot is not None and self.position >= self.snapshot
         return Decision(entries, need, total, done=done and not self.shrank)
 
-    def _ident(self, record: dict[str, Any]) -> str | None:
-        key = self._key(record)
+    def _ident(self, items: list[Any], ids: list[Any] | None, j: int) -> str | None:
+        """The id of ``items[j]`` as text (``ids[j]`` when the reply came with its ids)."""
+        key = self._key(items[j]) if ids is None else ids[j]
         return key if key.__class__ is str and key else _canonical_id(key)
 
-    def _mark(self, items: list[dict[str, Any]]) -> int:
+    def _mark(self, items: list[Any], ids: list[Any] | None) -> int:
         """A page's fingerprint: its first and last id (or record) and its length."""
-        head, tail = items[0], items[-1]
         return hash(
             (
-                self._ident(head) or _record_text(head),
-                self._ident(tail) or _record_text(tail),
+                self._ident(items, ids, 0) or _record_text(items[0]),
+                self._ident(items, ids, -1) or _record_text(items[-1]),
                 len(items),
             )
         )

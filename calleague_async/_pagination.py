@@ -54,8 +54,12 @@ class AsyncPager(Generic[T]):
         filters: Mapping[str, str] | None = None,
         style: PaginationStyle = "page",
         path: str | None = None,
+        fetch_models: FetchPage | None = None,
     ) -> None:
         self._fetch = fetch
+        # Typed iteration's fetch, when the route has one: its pages may come as models
+        # already (``ListPayload.decoded``); ``raw()`` and the fallback read the records.
+        self._fetch_models = fetch_models or fetch
         self._decode = decode
         self._key = key
         self.page_size = page_size
@@ -93,27 +97,32 @@ class AsyncPager(Generic[T]):
 
     async def _items(self) -> AsyncGenerator[T, None]:
         # aclosing: leaving this loop (break, error) stops the pages in flight at once.
-        async with contextlib.aclosing(self._walk()) as walk:
+        async with contextlib.aclosing(self._walk(self._fetch_models)) as walk:
             async for page in walk:
-                entries, core = page.new or [], self._core
-                ids = core.recent.ids
-                models = self._decode([record for _, _, record in entries])
-                for (index, key, _), model in zip(entries, models, strict=True):
-                    core.handed = index + 1  # core.hand_out(index, key), inlined: per record
-                    if key is not None:
-                        ids[key] = None
+                new = page.new
+                if not new:
+                    continue
+                models = new.records if new.decoded else self._decode(new.records)
+                if len(models) != len(new):
+                    raise TypeError(f"decoded {len(models)} items from {len(new)} records")
+                # Each model is handed out as the core's iterator gives it (this runs per item).
+                given = iter(models)
+                self._core.handing(new, given)
+                for model in given:
                     yield model
 
     async def pages(self) -> AsyncGenerator[Page[T], None]:
         """Yield each page in turn; ``page.items`` holds only items not yielded before."""
         first = True
-        async with contextlib.aclosing(self._walk()) as walk:
+        async with contextlib.aclosing(self._walk(self._fetch_models)) as walk:
             async for page in walk:
-                entries = page.new or []
-                if entries or first:
-                    items = self._decode([record for _, _, record in entries])
-                    for index, key, _ in entries:
-                        self._core.hand_out(index, key)
+                new = page.new
+                if new or first:
+                    items: list[Any] = []
+                    if new:
+                        items = new.records if new.decoded else self._decode(new.records)
+                    if new:
+                        self._core.handing(new)  # all of it, before it is shown
                     yield Page(
                         items=items, total=page.total, page=page.page, page_size=self.page_size
                     )
@@ -121,24 +130,24 @@ class AsyncPager(Generic[T]):
 
     async def raw(self) -> AsyncGenerator[dict[str, Any], None]:
         """Yield the records exactly as the API sent them (wire names, nothing converted)."""
-        async with contextlib.aclosing(self._walk()) as walk:
+        async with contextlib.aclosing(self._walk(self._fetch)) as walk:
             async for page in walk:
-                core = self._core
-                ids = core.recent.ids
-                for index, key, record in page.new or []:
-                    core.handed = index + 1  # core.hand_out(index, key), inlined: per record
-                    if key is not None:
-                        ids[key] = None
+                new = page.new
+                if not new:
+                    continue
+                # Each record is handed out as the core's iterator gives it (this runs per item).
+                given = iter(new.records)
+                self._core.handing(new, given)
+                for record in given:
                     yield record
 
-    async def _walk(self) -> AsyncGenerator[Decision, None]:
+    async def _walk(self, fetch: FetchPage) -> AsyncGenerator[Decision, None]:
         """Drive the core: keep its pages in flight, feed it replies in order, yield its pages.
 
         Only task management lives here; every decision is the core's.
         """
         # Each iteration starts over from the start cursor, in the page size learned so far.
         core = self._core = self._new_core(self._core.server_size)
-        fetch = self._fetch
         inflight: dict[int, asyncio.Task[tuple[PageRequest, ListPayload]]] = {}
 
         async def read(request: PageRequest) -> tuple[PageRequest, ListPayload]:
@@ -150,10 +159,16 @@ class AsyncPager(Generic[T]):
                 stale = [inflight.pop(page) for page in list(inflight) if page not in plan.keep]
                 if stale:  # read at an older shift: no longer where we are
                     await _cancel(stale)
-                for page in plan.fetch:
-                    if page not in inflight:
-                        inflight[page] = asyncio.ensure_future(read(core.request(page)))
-                request, payload = await inflight.pop(plan.need)
+                if not inflight and len(plan.fetch) == 1:
+                    # One page at a time (concurrency 1, or the last page): awaited right here,
+                    # with no task to create and schedule.
+                    request = core.request(plan.need)
+                    payload = await fetch(request.page, request.size)
+                else:
+                    for page in plan.fetch:
+                        if page not in inflight:
+                            inflight[page] = asyncio.ensure_future(read(core.request(page)))
+                    request, payload = await inflight.pop(plan.need)
                 decision = core.accept(request, payload)
                 if decision.restart:  # the page size changed: every page in flight is stale
                     await _cancel(inflight.values())

@@ -22,6 +22,7 @@ Expect = Literal["any", "object", "list"] | Callable[[Any], Any]
 """What a 2xx reply must hold: any JSON, an object, a list (:class:`ListPayload`), or what a
 reader makes of the JSON (a pagination style's ``read``; its ``ValueError`` is a wrong shape)."""
 
+_JUST_DICT = {dict}
 # Digits to "0", everything else to ".": a run of 19 digits becomes a substring search, which
 # is ten times faster than a regular expression over the body.
 _DIGIT_MAP = bytes(48 if 48 <= b <= 57 else 46 for b in range(256))
@@ -119,12 +120,16 @@ class ListPayload:
     """A list reply: its records (JSON objects) and the server's ``total``, if it sent one.
 
     ``has_next`` is the server's own word on whether a page follows (seed 004's
-    ``meta.has_next_page``), None where the shape has no such field.
+    ``meta.has_next_page``), None where the shape has no such field. ``ids``, when given, are
+    the items' ids as the pager's key would read them: a page read at C speed straight into
+    models (``decoded``) has no JSON objects to read them from.
     """
 
-    items: list[dict[str, Any]]
+    items: list[Any]
     total: int | None
     has_next: bool | None = None
+    ids: list[Any] | None = None
+    decoded: bool = False
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:
@@ -390,6 +395,8 @@ def records(items: Any) -> list[dict[str, Any]]:
     """``items`` if it is a list of JSON objects; ``ValueError`` if not."""
     if not isinstance(items, list):
         raise ValueError(f"expected a list of records, got {_repr.repr(items)}")
+    if set(map(type, items)) <= _JUST_DICT:  # the parsers' own dicts: one C pass per page
+        return items
     for item in items:
         if not isinstance(item, dict):
             raise ValueError(f"expected list items to be objects, got {_repr.repr(item)}")

@@ -11,7 +11,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from calleague_async._convert import FAST_CONVERTERS, FAST_READERS, structure, structure_many
+from calleague_async._convert import (
+    FAST_CONVERTERS,
+    FAST_PAGES,
+    FAST_READERS,
+    id_wire_name,
+    structure,
+    structure_many,
+)
+from calleague_async._pagecore import IdKey
+from calleague_async._pagestyles import PageStyle
+from calleague_async._wire import Reply, decode
 from calleague_async.models import Agent, Call
 
 MODELS = [Call, Agent]
@@ -152,3 +162,82 @@ def test_a_page_mixes_fast_and_lenient_records_in_order() -> None:
     assert models[1].extra == {"queue": "sales"}
     assert models[2].duration_sec == "84"  # type: ignore[comparison-overlap]
     assert models[3].created_at == datetime(2026, 1, 1, 12, tzinfo=UTC)
+
+
+# --- whole pages at C speed -------------------------------------------------------------------
+
+
+def _generic_page(body: bytes, cls: type[Any]) -> tuple[list[Any], list[Any], int | None]:
+    """What a page becomes the usual way: parsed, read by its style, each record decoded."""
+    payload = decode(Reply(200, {}, body), expect=PageStyle.read)
+    ids = [IdKey(id_wire_name(cls), "id")(record) for record in payload.items]
+    return structure_many(payload.items, cls), ids, payload.total
+
+
+def common(cls: type[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """Records of the common kind: each known field (under its first name) of its own type."""
+    by_type: dict[Any, st.SearchStrategy[Any]] = {
+        str: st.text(max_size=6),
+        bool: st.booleans(),
+        int: st.integers(-(2**63), 2**63 - 1),
+        float: st.integers(0, 10**6) | st.floats(0, 1e6),
+    }
+    optional = {}
+    for f in attrs.fields(cls)[1:]:
+        if f.name == "extra":
+            continue
+        name = f.metadata.get("wire", (f.name,))[0]
+        tp = next((t for t in by_type if t in getattr(f.type, "__args__", (f.type,))), None)
+        if "datetime" in str(f.type):
+            optional[name] = st.sampled_from(["2026-01-01T12:00:00.000Z", "2026-01-01T12:00:00"])
+        elif "CallStatus" in str(f.type):
+            optional[name] = st.sampled_from(["completed", "ringing", "new-status"])
+        elif tp is not None:
+            optional[name] = st.one_of(by_type[tp], st.none())
+    return st.fixed_dictionaries({}, optional=optional)
+
+
+totals = st.one_of(st.none(), st.integers(-2, 10**20), st.sampled_from(["12", True, 1.5, "x"]))
+
+
+@pytest.mark.parametrize("cls", MODELS, ids=lambda c: c.__name__)
+@settings(max_examples=400, deadline=None)
+@given(data=st.data())
+def test_a_fast_page_is_the_usual_page_or_nothing(cls: type[Any], data: Any) -> None:
+    first = attrs.fields(cls)[0].metadata["wire"][0]
+    page_records = []
+    for record in data.draw(st.lists(st.one_of(records(cls), common(cls)), max_size=4)):
+        if data.draw(st.booleans()):  # mostly the common case: the id under its first name
+            record[first] = data.draw(st.text(max_size=8))
+        page_records.append(record)
+    page: dict[str, Any] = {"list": page_records}
+    if data.draw(st.booleans()):
+        page["total"] = data.draw(totals)
+    if data.draw(st.integers(0, 5)) == 0:  # another shape around the records
+        page[data.draw(st.sampled_from(["items", "code", "data", "statusText", "page"]))] = 1
+    body = json.dumps(page).encode()
+    fast = FAST_PAGES[cls](body)
+    if fast is None:
+        return
+    models, ids, total = _generic_page(body, cls)
+    assert (fast[1], fast[2]) == (ids, total)
+    assert len(fast[0]) == len(models)
+    for a, b in zip(fast[0], models, strict=True):
+        _identical(a, b)
+
+
+def test_a_page_of_common_records_is_read_whole_and_any_unusual_one_declines_it() -> None:
+    common = [
+        {"callId": f"c{i}", "status": "completed", "createdAt": "2026-01-01T12:00:00Z"}
+        for i in range(3)
+    ]
+    body = json.dumps({"total": 3, "list": common}).encode()
+    fast = FAST_PAGES[Call](body)
+    assert fast is not None and fast[1:] == (["c0", "c1", "c2"], 3)
+    for model, record in zip(fast[0], common, strict=True):
+        _identical(model, structure(record, Call))
+    for odd in ({"id": "c9"}, {"callId": "c9", "queue": "x"}, {"callId": "c9", "durationSec": "8"}):
+        assert FAST_PAGES[Call](json.dumps({"total": 4, "list": [*common, odd]}).encode()) is None
+    for shape in ({"items": common}, {"list": common, "total": -1}, {"list": common, "x": 1}):
+        assert FAST_PAGES[Call](json.dumps(shape).encode()) is None
+    assert FAST_PAGES[Call](b'{"code": 0, "data": {"list": []}}') is None  # seed 001's envelope

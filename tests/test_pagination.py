@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import calleague_async as ca
+from calleague_async._pagecore import IdKey
 from calleague_async._pagination import AsyncPager, ListCursor
 from calleague_async._wire import ListPayload
 
@@ -218,7 +219,8 @@ class LiveList:
 
 def live_pager(src: LiveList, **kw: Any) -> AsyncPager[dict[str, Any]]:
     kw.setdefault("page_size", 10)
-    return AsyncPager(src.fetch, lambda items: items, lambda r: r["callId"], **kw)
+    # The SDK's own key (its fast paths run here; capped_pager below keeps a plain function).
+    return AsyncPager(src.fetch, lambda items: items, IdKey("callId", "id"), **kw)
 
 
 @pytest.mark.parametrize("seed", range(12))
