@@ -59,7 +59,7 @@ class Batch:
     records are models already (a page read at C speed), not JSON objects.
     """
 
-    __slots__ = ("decoded", "ids", "indices", "records")
+    __slots__ = ("decoded", "fresh", "ids", "indices", "records")
 
     def __init__(
         self,
@@ -67,11 +67,13 @@ class Batch:
         ids: list[str | None],
         indices: Sequence[int],
         decoded: bool = False,
+        fresh: dict[Any, None] | None = None,
     ) -> None:
         self.records = records
         self.ids = ids
         self.indices = indices
         self.decoded = decoded
+        self.fresh = fresh  # the ids as a dict, when all are distinct and new: a window chunk
 
     def __len__(self) -> int:
         return len(self.records)
@@ -216,45 +218,57 @@ class ListCursor:
 
 
 class _RecentIds:
-    """The ids of the most recent items, at most ``capacity`` of them.
+    """The ids of the most recent items: the last ``capacity`` added, and at most a chunk more.
 
-    Ids are added per record, in ``ids`` directly (a dict keeps their order); the oldest
-    beyond ``capacity`` are dropped by :meth:`trim`, which every reader calls first, so what
-    they see is exactly the last ``capacity`` ids added, as if each add had dropped one.
+    Ids come a page at a time, so they are kept in chunks (dicts, in order; a page's ids handed
+    out, or single ids in small chunks), and the oldest chunks are dropped whole while the rest
+    hold ``capacity``: a page is remembered by keeping the dict its check built, and forgotten
+    by dropping it, with no per-id work. A listing never reuses an id, so remembering up to a
+    chunk more than ``capacity`` only drops what would be a repeat anyway, and ``len`` says how
+    many are known (the core steps back no further than that).
     """
 
     def __init__(self, capacity: int, seed: tuple[str, ...] = ()) -> None:
         self.capacity = capacity
-        self.ids: dict[Any, None] = dict.fromkeys(seed[-capacity:])
+        self.chunks: collections.deque[dict[Any, None]] = collections.deque()
+        self.count = 0
+        if seed[-capacity:]:
+            self.extend(dict.fromkeys(seed[-capacity:]))
+
+    def extend(self, chunk: dict[Any, None]) -> None:
+        """Remember the ids of ``chunk``, none of them among the recent ids; it is kept as is."""
+        self.chunks.append(chunk)
+        self.count += len(chunk)
+        chunks = self.chunks
+        while self.count - len(chunks[0]) >= self.capacity:
+            self.count -= len(chunks.popleft())
 
     def add(self, key: Any) -> bool:
         """Remember ``key``; False if it was already among the recent ids."""
-        if key in self.ids:
+        if key in self:
             return False
-        self.ids[key] = None
-        self.trim()
+        chunks = self.chunks
+        if chunks and len(chunks[-1]) < max(1, self.capacity // 4):
+            chunks[-1][key] = None
+            self.count += 1
+        else:
+            self.extend({key: None})
         return True
 
-    def trim(self) -> None:
-        """Drop the oldest ids beyond ``capacity``."""
-        ids = self.ids
-        extra = len(ids) - self.capacity
-        if extra > 0:
-            for key in list(itertools.islice(ids, extra)):
-                del ids[key]
+    def isdisjoint(self, keys: Mapping[Any, Any]) -> bool:
+        """Whether none of ``keys`` is among the recent ids (at C speed, a chunk at a time)."""
+        return all(chunk.keys().isdisjoint(keys) for chunk in self.chunks)
 
     def last(self, n: int) -> tuple[str, ...]:
         """The ``n`` most recent ids."""
-        self.trim()
-        return tuple(str(k) for k in list(self.ids)[-n:])
+        newest = itertools.chain.from_iterable(map(reversed, reversed(self.chunks)))
+        return tuple(str(k) for k in reversed(list(itertools.islice(newest, n))))
 
     def __contains__(self, key: Any) -> bool:
-        self.trim()
-        return key in self.ids
+        return any(key in chunk for chunk in self.chunks)
 
     def __len__(self) -> int:
-        self.trim()
-        return len(self.ids)
+        return self.count
 
 
 class _Fingerprints:
@@ -395,7 +409,7 @@ class PagingCore:
         self._account()
         self.handed = index + 1
         if key is not None:
-            self.recent.ids[key] = None
+            self.recent.add(key)
 
     def handing(self, batch: Batch, given: Iterator[Any] | None = None) -> None:
         """Hand ``batch`` out as ``given`` is consumed: an iterator over a list parallel to it.
@@ -418,9 +432,12 @@ class PagingCore:
         n = len(batch) - operator.length_hint(given)
         if n > done:
             self.handed = batch.indices[n - 1] + 1
-            ids = self.recent.ids
-            ids.update(dict.fromkeys(batch.ids[done:n]))
-            ids.pop(None, None)  # records without an id are never remembered
+            chunk = batch.fresh
+            if chunk is None or (done, n) != (0, len(batch)):
+                chunk = dict.fromkeys(batch.ids[done:n])
+                chunk.pop(None, None)  # records without an id are never remembered
+            if chunk:
+                self.recent.extend(chunk)
         self._handing = None if n == len(batch) else (batch, given, n)
 
     def plan(self) -> Plan:
@@ -453,7 +470,6 @@ class PagingCore:
     def accept(self, request: PageRequest, payload: ListPayload) -> Decision:
         """Read the reply to ``request``: what it adds, and what to do next."""
         self._account()
-        self.recent.trim()  # the ids handed out since the last page, down to the window
         need = request.page
         self.idle += 1
         items, total, has_next, ids = payload.items, payload.total, payload.has_next, payload.ids
@@ -569,7 +585,7 @@ class PagingCore:
 
         ``given`` are the items' ids when the reply came with them (else the key reads them).
         """
-        limit, key, recent = self.limit, self._key, self.recent.ids
+        limit, key, recent = self.limit, self._key, self.recent
         rest = items[skip:] if skip else items
         start = first + skip
         given = given[skip:] if given is not None and skip else given
@@ -578,15 +594,15 @@ class PagingCore:
             # The usual page, checked at C speed instead of record by record: every record has
             # a distinct non-empty text id under the first name (join refuses anything but
             # text), none handed out before. Then all of it is new, at the positions the
-            # arithmetic gave.
+            # arithmetic gave, and the dict of its ids joins the id window as it is.
             try:
-                ids = given if given is not None else [record.get(main) for record in rest]
-                unique = set(ids)
-                "".join(unique)
-            except (AttributeError, TypeError):  # no dict, an id that is no text: see below
-                unique = set()
-            if len(unique) == len(rest) and "" not in unique and recent.keys().isdisjoint(unique):
-                return Batch(rest, ids, range(start, start + len(rest))), len(rest)
+                ids = given if given is not None else list(map(operator.itemgetter(main), rest))
+                fresh = dict.fromkeys(ids)
+                "".join(fresh)
+            except (KeyError, TypeError):  # no dict, no id, an id that is no text: see below
+                fresh = {}
+            if len(fresh) == len(rest) and "" not in fresh and recent.isdisjoint(fresh):
+                return Batch(rest, ids, range(start, start + len(rest)), fresh=fresh), len(rest)
         records: list[dict[str, Any]] = []
         keys: list[str | None] = []
         indices: list[int] = []

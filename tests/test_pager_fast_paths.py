@@ -86,7 +86,7 @@ def drive(
             for _ in zip(range(stop), given, strict=False):
                 pass
         cursor = core.cursor()
-        seen.append((cursor.position, cursor.recent_ids, list(core.recent.ids)))
+        seen.append((cursor.position, cursor.recent_ids, [list(c) for c in core.recent.chunks]))
         if decision.done or decision.restart:
             break
     return seen

@@ -172,8 +172,17 @@ async def test_dedup_memory_is_bounded_by_the_overlap_window() -> None:
     window = _RecentIds(10)
     for i in range(1000):
         assert window.add(i)
-    assert len(window) == 10
+    # The last 10 at least, and at most a chunk more (single ids go in chunks of 10 // 4).
+    assert 10 <= len(window) <= 12
+    assert window.last(10) == tuple(str(i) for i in range(990, 1000))
     assert not window.add(995) and window.add(5)
+    assert 0 not in window and 980 not in window
+    pages = _RecentIds(10)
+    for n in range(100):
+        pages.extend(dict.fromkeys(range(n * 4, n * 4 + 4)))
+        assert 10 <= len(pages) <= 14 or n < 2
+        assert all(i in pages for i in range(n * 4 - 6, n * 4 + 4) if i >= 0)
+    assert sum(map(len, pages.chunks)) == len(pages)
 
 
 # --- concurrent paging, exactly once ------------------------------------------------------

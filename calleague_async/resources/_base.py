@@ -130,21 +130,24 @@ def list_pager(
     ask, read = paging.request, paging.read
 
     async def fetch(page: int, size: int) -> ListPayload:
-        # A listing queues behind the rate limit by design, like a batch (see queueing()).
-        with queueing():
-            payload: ListPayload = await session._send(
-                route, params={**query, **ask(page, size)}, expect=read, options=options
-            )
-        return payload
+        return await send_page(page, size, None)
 
     async def fetch_models(page: int, size: int) -> ListPayload:
-        with queueing():
+        return await send_page(page, size, fast_page)
+
+    async def send_page(
+        page: int, size: int, fast: Callable[[bytes], ListPayload | None] | None
+    ) -> ListPayload:
+        params = {**query, **ask(page, size)}
+        if session._limiter is None:  # nothing to queue behind (the mark costs a context)
             payload: ListPayload = await session._send(
-                route,
-                params={**query, **ask(page, size)},
-                expect=read,
-                options=options,
-                fast=fast_page,
+                route, params=params, expect=read, options=options, fast=fast
+            )
+            return payload
+        # A listing queues behind the rate limit by design, like a batch (see queueing()).
+        with queueing():
+            payload = await session._send(
+                route, params=params, expect=read, options=options, fast=fast
             )
         return payload
 
