@@ -13,6 +13,7 @@ import math
 import os
 import platform
 import re
+import sys
 import time
 import uuid
 import warnings
@@ -507,8 +508,13 @@ class BaseSession:
         speed into what ``expect`` would return, or returns None to leave it to ``expect``.
         """
         events = self._events
-        # Events.enabled, inlined (read per call, so logging switched on later takes effect).
-        observed = events.hooked or log.isEnabledFor(logging.INFO) or events.tracing()
+        # Events.enabled, inlined (read per call, so logging switched on later takes effect);
+        # OpenTelemetry cannot trace before something imported it.
+        observed = (
+            events.hooked
+            or log.isEnabledFor(logging.INFO)
+            or ("opentelemetry.trace" in sys.modules and events.tracing())
+        )
         capture = _CAPTURE.get()
         span: Any = None
         if observed:
