@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, Self
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from calleague_async import _validate
 from calleague_async._convert import FAST_READERS, structure
@@ -531,6 +531,7 @@ class BaseSession:
             query = _query(params) if params else None
             if opts.query:
                 query = {**(query or {}), **opts.query}
+            query_text = _query_text(query) if query else None
             body, headers = _body(json) if json is not None else (None, None)
             if opts.headers:
                 headers = {**opts.headers, **(headers or {})}
@@ -597,7 +598,13 @@ class BaseSession:
                     # A request not safe to repeat rides a fresh connection (see Transport).
                     # Positional: the per-request call matches no keywords.
                     reply = await transport.send(
-                        route.method, path, query, body, headers, opts.timeout, not route.idempotent
+                        route.method,
+                        path,
+                        query_text,
+                        body,
+                        headers,
+                        opts.timeout,
+                        not route.idempotent,
                     )
                     if reply.status in REDIRECTS:
                         reply = await self._follow(route, path, reply, body, headers, opts)
@@ -872,6 +879,15 @@ def _query(params: Mapping[str, Any] | None) -> dict[str, str] | None:
         else:
             out[key] = str(value)
     return out
+
+
+def _quoted(text: str) -> str:
+    return text if text.isascii() and text.isalnum() else quote(text, safe="")
+
+
+def _query_text(query: Mapping[str, str]) -> str:
+    """``query`` percent-encoded (what aiohttp would send, for less than its encoder costs)."""
+    return "&".join([f"{_quoted(name)}={_quoted(value)}" for name, value in query.items()])
 
 
 def _body(payload: Any) -> tuple[bytes | None, dict[str, str] | None]:

@@ -261,7 +261,7 @@ class Transport:
         self,
         method: str,
         path: str,
-        params: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | str | None = None,
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,  # noqa: ASYNC109 - handed to aiohttp per request
@@ -270,6 +270,7 @@ class Transport:
     ) -> Reply:
         """Send one request and read the whole reply; connection trouble becomes our errors.
 
+        ``params`` is a mapping for aiohttp to encode, or the query already encoded (text).
         ``fresh`` sends it on a new connection (requests that must not be repeated); ``url``
         replaces ``base_url + path`` (a redirect's target). Redirects are returned, never
         followed here. A 2xx body past ``max_response_size`` raises
@@ -280,10 +281,14 @@ class Transport:
             http = self._session(fresh)  # first use, closed, or another loop (raises)
         if url is None:
             # One URL object per path, reused: building and checking it costs more than the
-            # lookup. The path is already percent-encoded segment by segment (encoded=True).
-            target = self._urls.get(path)
+            # lookup. The path is already percent-encoded segment by segment (encoded=True),
+            # and so is a query given as text (a page's: aiohttp's encoding costs more).
+            where = path
+            if params.__class__ is str:
+                where, params = f"{path}?{params}", None
+            target = self._urls.get(where)
             if target is None:
-                target = self._url(path)
+                target = self._url(where)
         else:
             target = yarl.URL(url)
         client_timeout = self._timeouts.get(timeout) or self._timeout(timeout)

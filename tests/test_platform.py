@@ -122,9 +122,11 @@ async def test_option_names_are_options_not_body_fields(
         extra_query={"dry_run": True},
         extra_body={"timeout": "a body field of that name goes here"},
     )
-    [request] = [c for (m, u), calls in mock.requests.items() for c in calls if m == "POST"]
+    [(url, request)] = [
+        (u, c) for (m, u), calls in mock.requests.items() for c in calls if m == "POST"
+    ]
     assert request.kwargs["timeout"].total == 5
-    assert request.kwargs["params"] == {"dry_run": "true"}
+    assert dict(url.query) == {"dry_run": "true"}
     assert body(request) == {
         "phone": "+905551230001",
         "timeout": "a body field of that name goes here",

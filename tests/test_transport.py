@@ -12,6 +12,7 @@ import gc
 import json
 import platform
 import threading
+import urllib.parse
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -19,9 +20,12 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yarl
+from hypothesis import given
+from hypothesis import strategies as st
 
 import calleague_async as ca
-from calleague_async import _transport
+from calleague_async import _session, _transport
 from tests.rawserver import RawServer, Request, read_request, response
 
 KEY = "sk_live_transport_key_77"
@@ -397,3 +401,30 @@ def test_the_transport_uses_no_private_aiohttp_api() -> None:
         and node.value.isidentifier()
     ]
     assert private == [] and named == []
+
+
+# --- the query string ---------------------------------------------------------------------------
+
+
+async def test_a_query_arrives_on_the_wire_exactly_as_given(
+    server: RawServer, log: list[Request]
+) -> None:
+    odd = "a b&c=d+é/?#%"
+    async with session(server.base_url) as s:
+        await s.request("GET", "/api/core/voice/call/list", params={"page": 2, "to": odd, "x": 1})
+        await s.calls.get("cl_1", extra_query={"dryRun": True, "skip": None})
+    first, second = (urllib.parse.urlsplit(r.target) for r in log)
+    assert urllib.parse.parse_qsl(first.query, keep_blank_values=True) == [
+        ("page", "2"),
+        ("to", odd),
+        ("x", "1"),
+    ]
+    assert first.path == "/api/core/voice/call/list" and "+" not in first.query
+    assert (second.path, second.query) == ("/api/core/voice/call/cl_1", "dryRun=true")
+
+
+@given(st.dictionaries(st.text(min_size=1, max_size=8), st.text(max_size=8), max_size=4))
+def test_the_query_text_reads_back_as_the_query(query: dict[str, str]) -> None:
+    text = _session._query_text(query)
+    assert urllib.parse.parse_qsl(text, keep_blank_values=True) == list(query.items())
+    assert dict(yarl.URL(f"http://h/p?{text}", encoded=True).query) == query
