@@ -64,7 +64,7 @@ class Batch:
     def __init__(
         self,
         records: list[Any],
-        ids: list[str | None],
+        ids: list[Any],
         indices: Sequence[int],
         decoded: bool = False,
         fresh: dict[Any, None] | None = None,
@@ -239,6 +239,16 @@ class _RecentIds:
         """Remember the ids of ``chunk``, none of them among the recent ids; it is kept as is."""
         self.chunks.append(chunk)
         self.count += len(chunk)
+        self._trim()
+
+    def grow(self, chunk: dict[Any, None], keys: dict[Any, None]) -> None:
+        """Add ``keys`` (new ids) to ``chunk``, the newest chunk (see :meth:`extend`)."""
+        before = len(chunk)
+        chunk.update(keys)
+        self.count += len(chunk) - before
+        self._trim()
+
+    def _trim(self) -> None:
         chunks = self.chunks
         while self.count - len(chunks[0]) >= self.capacity:
             self.count -= len(chunks.popleft())
@@ -391,7 +401,7 @@ class PagingCore:
         self.stepped = start.position > 0 and start.snapshot_total is None
         # The batch being handed out through an iterator (see handing), and how much of it is
         # accounted for in `handed` and the id window.
-        self._handing: tuple[Batch, Iterator[Any], int] | None = None
+        self._handing: tuple[Batch, Iterator[Any], int, dict[Any, None] | None] | None = None
 
     def cursor(self) -> ListCursor:
         """Where the listing stands after the last item handed out."""
@@ -420,7 +430,7 @@ class PagingCore:
         :meth:`accept`). Without ``given``, all of ``batch`` is handed out now.
         """
         self._account()
-        self._handing = (batch, given or iter(()), 0)
+        self._handing = (batch, given or iter(()), 0, None)
         if given is None:
             self._account()
 
@@ -428,17 +438,21 @@ class PagingCore:
         """Record what the batch being handed out has given so far."""
         if self._handing is None:
             return
-        batch, given, done = self._handing
+        batch, given, done, chunk = self._handing
         n = len(batch) - operator.length_hint(given)
         if n > done:
             self.handed = batch.indices[n - 1] + 1
-            chunk = batch.fresh
-            if chunk is None or (done, n) != (0, len(batch)):
-                chunk = dict.fromkeys(batch.ids[done:n])
-                chunk.pop(None, None)  # records without an id are never remembered
-            if chunk:
-                self.recent.extend(chunk)
-        self._handing = None if n == len(batch) else (batch, given, n)
+            if chunk is None and (done, n) == (0, len(batch)) and batch.fresh is not None:
+                self.recent.extend(batch.fresh)  # the usual page, whole: the dict its check built
+            else:
+                keys = dict.fromkeys(batch.ids[done:n])
+                keys.pop(None, None)  # records without an id are never remembered
+                if chunk is not None:  # handed out in parts (a cursor read mid-page): one chunk
+                    self.recent.grow(chunk, keys)
+                elif keys:
+                    chunk = keys
+                    self.recent.extend(chunk)
+        self._handing = None if n == len(batch) else (batch, given, n, chunk)
 
     def plan(self) -> Plan:
         """The page to read next and the pages worth reading ahead of it."""

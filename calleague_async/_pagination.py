@@ -121,7 +121,6 @@ class AsyncPager(Generic[T]):
                     items: list[Any] = []
                     if new:
                         items = new.records if new.decoded else self._decode(new.records)
-                    if new:
                         self._core.handing(new)  # all of it, before it is shown
                     yield Page(
                         items=items, total=page.total, page=page.page, page_size=self.page_size

@@ -638,8 +638,8 @@ class BaseSession:
                     else:
                         # The common record straight from the bytes at C speed (None: it is
                         # not the common kind, or an error reply), else the lenient decoder.
-                        fast = FAST_READERS.get(model) if 200 <= reply.status < 300 else None
-                        data = fast(reply.body) if fast is not None else None
+                        read = FAST_READERS.get(model) if 200 <= reply.status < 300 else None
+                        data = read(reply.body) if read is not None else None
                         if data is None:
                             data = structure(
                                 decode(reply, method=route.method, path=path, expect="object"),

@@ -283,12 +283,12 @@ class Transport:
             # One URL object per path, reused: building and checking it costs more than the
             # lookup. The path is already percent-encoded segment by segment (encoded=True),
             # and so is a query given as text (a page's: aiohttp's encoding costs more).
-            where = path
-            if params.__class__ is str:
-                where, params = f"{path}?{params}", None
-            target = self._urls.get(where)
-            if target is None:
-                target = self._url(where)
+            if params.__class__ is str:  # a page's query: built anew, not cached
+                where = f"{path}&{params}" if "?" in path else f"{path}?{params}"
+                target, params = yarl.URL(self._base + where, encoded=True), None
+            else:
+                cached = self._urls.get(path)
+                target = cached if cached is not None else self._url(path)
         else:
             target = yarl.URL(url)
         client_timeout = self._timeouts.get(timeout) or self._timeout(timeout)

@@ -159,3 +159,15 @@ async def test_pages_hand_out_each_page_whole() -> None:
         assert p.cursor.position == (page.page - 1) * 10 + len(page.items)
         break
     assert p.cursor.position == 10
+
+
+async def test_a_cursor_read_after_every_record_keeps_the_id_window_in_pages() -> None:
+    src = Listing(300)
+    p = AsyncPager(src.fetch, models, ID_KEY, page_size=100)
+    got = []
+    async for record in p.raw():
+        got.append(record["durationSec"])
+        assert p.cursor.position == len(got)  # a checkpoint per record, as an export may do
+        assert len(p._core.recent.chunks) <= 4  # one chunk a page, not one per checkpoint
+    assert got == list(range(300))
+    assert p.cursor.recent_ids == tuple(f"c{i}" for i in range(200, 300))

@@ -413,7 +413,9 @@ async def test_a_query_arrives_on_the_wire_exactly_as_given(
     async with session(server.base_url) as s:
         await s.request("GET", "/api/core/voice/call/list", params={"page": 2, "to": odd, "x": 1})
         await s.calls.get("cl_1", extra_query={"dryRun": True, "skip": None})
-    first, second = (urllib.parse.urlsplit(r.target) for r in log)
+        await s.request("GET", "/api/core/voice/call/list?status=queued", params={"page": 3})
+    first, second, third = (urllib.parse.urlsplit(r.target) for r in log)
+    assert third.query == "status=queued&page=3"  # a path's own query is kept, ours appended
     assert urllib.parse.parse_qsl(first.query, keep_blank_values=True) == [
         ("page", "2"),
         ("to", odd),
