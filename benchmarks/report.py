@@ -202,7 +202,8 @@ def performance_section() -> str:
         out += [
             "A whole listing, 20 pages of 100 calls, read page after page (`python -m "
             "benchmarks.bulk`; `sdk-models-lenient` is the decoder every record took before "
-            "the C-speed paths):",
+            "the C-speed paths; paired pages/s move by a few percent from run to run, the "
+            "instructions per page do not):",
             "",
             *bulk_table(bulk),
             "",
