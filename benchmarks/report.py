@@ -218,7 +218,7 @@ def performance_section() -> str:
         out += [
             "",
             f"Against the peers (measured {http.get('machine', {}).get('date', 'earlier')}, "
-            "before the hot path work above): "
+            "on the same code): "
             "`s.calls.get` against nginx serving fixed JSON for each SDK's own path, every "
             "client in one process, alternating (`python -m benchmarks.bench_http`):",
             "",
