@@ -156,7 +156,7 @@ def _record_decoder(cls: type[T]) -> Callable[[Mapping[str, Any]], T]:
     for n, f in enumerate(attrs.fields(cls)):  # type: ignore[arg-type]
         if f.name == "extra":
             continue
-        wires = tuple(dict.fromkeys((*f.metadata.get("wire", ()), f.name)))
+        wires = _wire_names(f)
         tp = _without_none(f.type)
         hook = converter.get_structure_hook(tp)
         namespace[f"_fix{n}"] = _fixer(cls, f.name, hook, tp)
@@ -214,6 +214,11 @@ def _fixer(
             return value
 
     return fix
+
+
+def _wire_names(f: attrs.Attribute[Any]) -> tuple[str, ...]:
+    """The names a field is read from on the wire, the canonical one first."""
+    return tuple(dict.fromkeys((*f.metadata.get("wire", ()), f.name)))
 
 
 def _no_id(cls: type[Any], name: str, wires: str) -> Callable[[Any], str]:
@@ -323,8 +328,7 @@ def _fast_pair(
         checked = _fast_type(tp)
         if checked is None:
             return None  # a field type msgspec cannot check as we do: lenient only
-        wire = (*f.metadata.get("wire", ()), f.name)[0]
-        rename[f"f{n}"] = wire
+        rename[f"f{n}"] = _wire_names(f)[0]
         if n == 0 and f.default is attrs.NOTHING:
             fields.append((f"f{n}", checked))  # the id is required here; missing: lenient
         else:
@@ -423,5 +427,4 @@ FAST_PAGES: dict[type[Any], Callable[[bytes], FastPage | None]] = {
 
 def id_wire_name(cls: type[Any]) -> str:
     """The wire name a model's id is read from (its first field's canonical name)."""
-    first = attrs.fields(cls)[0]
-    return str((*first.metadata.get("wire", ()), first.name)[0])
+    return _wire_names(attrs.fields(cls)[0])[0]

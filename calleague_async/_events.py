@@ -114,11 +114,12 @@ class Events:
         OpenTelemetry tracer provider is configured. Read once per logical call, so logging or
         tracing switched on after the session was built takes effect.
         """
-        return self.hooked or log.isEnabledFor(logging.INFO) or self.tracing()
-
-    def tracing(self) -> bool:
-        """Whether an OpenTelemetry tracer provider is configured (spans are recorded)."""
-        return self._active() is not None
+        # OpenTelemetry cannot trace before something imported it: one lookup, per call.
+        return (
+            self.hooked
+            or log.isEnabledFor(logging.INFO)
+            or ("opentelemetry.trace" in sys.modules and self._active() is not None)
+        )
 
     async def emit(self, event: RequestEvent) -> None:
         """Log ``event``, then hand it to every hook subscribed to ``event.event``, in order.

@@ -221,7 +221,7 @@ class _RecentIds:
     """The ids of the most recent items: the last ``capacity`` added, and at most a chunk more.
 
     Ids come a page at a time, so they are kept in chunks (dicts, in order; a page's ids handed
-    out, or single ids in small chunks), and the oldest chunks are dropped whole while the rest
+    out), and the oldest chunks are dropped whole while the rest
     hold ``capacity``: a page is remembered by keeping the dict its check built, and forgotten
     by dropping it, with no per-id work. A listing never reuses an id, so remembering up to a
     chunk more than ``capacity`` only drops what would be a repeat anyway, and ``len`` says how
@@ -257,12 +257,7 @@ class _RecentIds:
         """Remember ``key``; False if it was already among the recent ids."""
         if key in self:
             return False
-        chunks = self.chunks
-        if chunks and len(chunks[-1]) < max(1, self.capacity // 4):
-            chunks[-1][key] = None
-            self.count += 1
-        else:
-            self.extend({key: None})
+        self.extend({key: None})
         return True
 
     def isdisjoint(self, keys: Mapping[Any, Any]) -> bool:
@@ -355,8 +350,8 @@ class PagingCore:
     """The pager's state and rules, driven with plain data: no I/O, no event loop.
 
     :meth:`plan` says which pages to have in flight, :meth:`request` numbers a request,
-    :meth:`accept` reads its reply into a :class:`Decision`, and :meth:`hand_out` records an
-    item given to the caller (the :meth:`cursor` counts those).
+    :meth:`accept` reads its reply into a :class:`Decision`, and :meth:`handing` follows its
+    records to the caller (the :meth:`cursor` counts those).
     """
 
     def __init__(
@@ -413,13 +408,6 @@ class PagingCore:
             recent_ids=self.recent.last(self.page_size),
             server_page_size=self.server_size,
         )
-
-    def hand_out(self, index: int, key: str | None) -> None:
-        """Record that the record at snapshot ``index`` (with id ``key``) reached the caller."""
-        self._account()
-        self.handed = index + 1
-        if key is not None:
-            self.recent.add(key)
 
     def handing(self, batch: Batch, given: Iterator[Any] | None = None) -> None:
         """Hand ``batch`` out as ``given`` is consumed: an iterator over a list parallel to it.
@@ -599,11 +587,11 @@ class PagingCore:
 
         ``given`` are the items' ids when the reply came with them (else the key reads them).
         """
-        limit, key, recent = self.limit, self._key, self.recent
+        limit, recent = self.limit, self.recent
         rest = items[skip:] if skip else items
         start = first + skip
         given = given[skip:] if given is not None and skip else given
-        main = key.names[0] if isinstance(key, IdKey) else None
+        main = self._key.names[0] if isinstance(self._key, IdKey) else None
         if limit is None and (main is not None or given is not None) and rest:
             # The usual page, checked at C speed instead of record by record: every record has
             # a distinct non-empty text id under the first name (join refuses anything but
@@ -626,10 +614,8 @@ class PagingCore:
         for record in rest:
             if len(records) >= room:
                 break
+            k = self._ident(rest, given, consumed)
             consumed += 1
-            k = key(record) if given is None else given[consumed - 1]
-            if k.__class__ is not str or not k:
-                k = _canonical_id(k)
             if k is None or (k not in recent and k not in seen_here):
                 seen_here.add(k)
                 records.append(record)

@@ -207,27 +207,20 @@ class RouteTable(dict[str, Route]):
 
     def url_path(self, route: Route, ids: Mapping[str, str] | None = None) -> str:
         """Fill ``route``'s placeholders with validated, percent-encoded ids."""
-        one = route.one
-        if one is not None and ids is not None:
-            # Paths already built for this route, by id: the same call read again (polling,
-            # a detail page) costs one lookup, first thing (this runs per request). Bounded:
-            # cleared when full, never grown.
-            value = ids[one[1]]
-            done = self._filled.get(route.key)
-            if done is not None and type(value) is str:
-                path = done.get(value)
-                if path is not None:
-                    return path
-        params = route.params
-        if not params:
-            return route.path.replace("{{", "{").replace("}}", "}")
         ids = ids or {}
+        one = route.one
         if one is not None:  # every documented route: prefix + one segment + suffix
             prefix, name, suffix = one
             value = ids[name]
+            # Paths already built for this route, by id: the same call read again (polling,
+            # a detail page) costs one lookup. Bounded: cleared when full, never grown.
             done = self._filled.get(route.key)
             if done is None:
                 done = self._filled[route.key] = {}
+            elif type(value) is str:
+                path = done.get(value)
+                if path is not None:
+                    return path
             key = value
             if not (isinstance(value, str) and _PLAIN_ID.fullmatch(value)):
                 # Plain ids (cl_8f2a) need neither checks nor quoting.
@@ -240,6 +233,9 @@ class RouteTable(dict[str, Route]):
             if type(key) is str:
                 done[key] = path
             return path
+        params = route.params
+        if not params:
+            return route.path.replace("{{", "{").replace("}}", "}")
         filled = {
             # Plain ids (cl_8f2a) need neither checks nor quoting: the fast path per request.
             name: value

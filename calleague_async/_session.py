@@ -13,7 +13,6 @@ import math
 import os
 import platform
 import re
-import sys
 import time
 import uuid
 import warnings
@@ -504,17 +503,15 @@ class BaseSession:
 
         ``flight``, when given, is kept up to date with where the request is (a batch's).
         ``model`` (a record model) makes it return that model, read from the reply's JSON
-        object; the other ``expect`` values return the JSON. ``fast`` reads a 2xx body at C
-        speed into what ``expect`` would return, or returns None to leave it to ``expect``.
+        object (``expect="object"`` is implied); the other ``expect`` values return the JSON.
+        ``fast`` reads a 2xx body at C speed into what would be returned, or returns None to
+        leave it to the usual decode; a model's own reader when not given.
         """
+        if model is not None:
+            expect = "object"
+            fast = fast or FAST_READERS.get(model)
         events = self._events
-        # Events.enabled, inlined (read per call, so logging switched on later takes effect);
-        # OpenTelemetry cannot trace before something imported it.
-        observed = (
-            events.hooked
-            or log.isEnabledFor(logging.INFO)
-            or ("opentelemetry.trace" in sys.modules and events.tracing())
-        )
+        observed = events.enabled  # read per call: logging switched on later takes effect
         capture = _CAPTURE.get()
         span: Any = None
         if observed:
@@ -577,13 +574,7 @@ class BaseSession:
                                 request_sent=False,
                             )
                         if route.creates_call and ambiguous:
-                            refusal = OutcomeUnknownError(
-                                method=route.method,
-                                path=path,
-                                request=json,
-                                idempotency_key=(headers or {}).get("Idempotency-Key"),
-                                cause=refusal,
-                            )
+                            refusal = _unknown(route, path, json, headers, refusal)
                         if refusal is not exc or attempts > 1:
                             _annotate(refusal, attempts - 1, history, ambiguous, written)
                         if refusal is exc:
@@ -629,22 +620,15 @@ class BaseSession:
                             log.warning(
                                 "calleague_async: rate limiter bookkeeping failed", exc_info=True
                             )
-                    if model is None:
-                        data = None
-                        if fast is not None and 200 <= reply.status < 300:
-                            data = fast(reply.body)  # a typed listing's page, when it can
-                        if data is None:
-                            data = decode(reply, method=route.method, path=path, expect=expect)
-                    else:
-                        # The common record straight from the bytes at C speed (None: it is
-                        # not the common kind, or an error reply), else the lenient decoder.
-                        read = FAST_READERS.get(model) if 200 <= reply.status < 300 else None
-                        data = read(reply.body) if read is not None else None
-                        if data is None:
-                            data = structure(
-                                decode(reply, method=route.method, path=path, expect="object"),
-                                model,
-                            )
+                    # The common record or page straight from the bytes at C speed (None: not
+                    # the common kind), else the usual decode, and the lenient model decoder.
+                    data = None
+                    if fast is not None and 200 <= reply.status < 300:
+                        data = fast(reply.body)
+                    if data is None:
+                        data = decode(reply, method=route.method, path=path, expect=expect)
+                        if model is not None:
+                            data = structure(data, model)
                     if budget is not None and (spent or budget.tokens < budget.capacity):
                         budget.succeeded(spent)  # a full budget after a first try: nothing to do
                     if capture is not None:
@@ -688,13 +672,7 @@ class BaseSession:
                     # Judged on every attempt, not the last: a 429 after a 500 proves nothing
                     # about the first attempt, which may have placed the call.
                     if route.creates_call and ambiguous:
-                        unknown = OutcomeUnknownError(
-                            method=route.method,
-                            path=path,
-                            request=json,
-                            idempotency_key=(headers or {}).get("Idempotency-Key"),
-                            cause=error,
-                        )
+                        unknown = _unknown(route, path, json, headers, error)
                         _annotate(unknown, attempts, history, ambiguous, written)
                         raise unknown from error
                     _annotate(error, attempts, history, ambiguous, written)
@@ -808,6 +786,19 @@ def _event(name: str, route: Route, attempt: int, **fields: Any) -> RequestEvent
 
 def _request_id(headers: Mapping[str, str]) -> str | None:
     return next((v for h in REQUEST_ID_HEADERS if (v := header(headers, h))), None)
+
+
+def _unknown(
+    route: Route, path: str, json: Any, headers: Mapping[str, str] | None, cause: CalleagueError
+) -> OutcomeUnknownError:
+    """The error for a call-creating request that may have placed the call before ``cause``."""
+    return OutcomeUnknownError(
+        method=route.method,
+        path=path,
+        request=json,
+        idempotency_key=(headers or {}).get("Idempotency-Key"),
+        cause=cause,
+    )
 
 
 def _summary(error: CalleagueError) -> str:

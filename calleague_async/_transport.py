@@ -261,7 +261,7 @@ class Transport:
         self,
         method: str,
         path: str,
-        params: Mapping[str, str] | str | None = None,
+        query: str | None = None,
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,  # noqa: ASYNC109 - handed to aiohttp per request
@@ -270,7 +270,7 @@ class Transport:
     ) -> Reply:
         """Send one request and read the whole reply; connection trouble becomes our errors.
 
-        ``params`` is a mapping for aiohttp to encode, or the query already encoded (text).
+        ``query`` is the query string, already percent-encoded (aiohttp's encoder costs more).
         ``fresh`` sends it on a new connection (requests that must not be repeated); ``url``
         replaces ``base_url + path`` (a redirect's target). Redirects are returned, never
         followed here. A 2xx body past ``max_response_size`` raises
@@ -282,10 +282,10 @@ class Transport:
         if url is None:
             # One URL object per path, reused: building and checking it costs more than the
             # lookup. The path is already percent-encoded segment by segment (encoded=True),
-            # and so is a query given as text (a page's: aiohttp's encoding costs more).
-            if params.__class__ is str:  # a page's query: built anew, not cached
-                where = f"{path}&{params}" if "?" in path else f"{path}?{params}"
-                target, params = yarl.URL(self._base + where, encoded=True), None
+            # and so is the query (a page's: built anew, not cached).
+            if query:
+                where = f"{path}&{query}" if "?" in path else f"{path}?{query}"
+                target = yarl.URL(self._base + where, encoded=True)
             else:
                 cached = self._urls.get(path)
                 target = cached if cached is not None else self._url(path)
@@ -301,7 +301,7 @@ class Transport:
             # Awaited, not `async with`: the context manager's exit costs a coroutine per
             # request; releasing in `finally` does what it does. Only the arguments that are
             # set are passed (aiohttp checks each one it is given).
-            if body is None and params is None and headers is None and not extra:
+            if body is None and headers is None and not extra:
                 resp = await http.request(
                     method, target, timeout=client_timeout, allow_redirects=False
                 )
@@ -309,7 +309,6 @@ class Transport:
                 resp = await http.request(
                     method,
                     target,
-                    params=params,
                     data=body,
                     headers=headers,
                     timeout=client_timeout,

@@ -172,7 +172,7 @@ async def test_dedup_memory_is_bounded_by_the_overlap_window() -> None:
     window = _RecentIds(10)
     for i in range(1000):
         assert window.add(i)
-    # The last 10 at least, and at most a chunk more (single ids go in chunks of 10 // 4).
+    # The last 10 at least, and at most a chunk more (a single id is a chunk of its own).
     assert 10 <= len(window) <= 12
     assert window.last(10) == tuple(str(i) for i in range(990, 1000))
     assert not window.add(995) and window.add(5)

@@ -150,9 +150,9 @@ def drive(
         decision = core.accept(*inflight.pop(plan.need))
         if decision.restart:
             inflight.clear()
-        for index, key, record in decision.new or []:
-            core.hand_out(index, key)
-            got.append(record["id"])
+        if decision.new:
+            core.handing(decision.new)
+            got += [record["id"] for record in decision.new.records]
         if decision.done:
             return got
     raise AssertionError("the core never finished")
@@ -247,13 +247,13 @@ def test_the_core_skips_what_arrivals_pushed_onto_a_page() -> None:
     decision = core.accept(core.request(1), src.payload(1, 10))
     assert [index for index, _, _ in decision.new or []] == list(range(10))
     assert not decision.done and decision.total == 25
-    for index, key, _ in decision.new or []:
-        core.hand_out(index, key)
+    if decision.new:
+        core.handing(decision.new)
     src.insert(3)  # three arrive before page 2 is read: its first three were handed out
     decision = core.accept(core.request(2), src.payload(2, 10))
     assert [r["id"] for _, _, r in decision.new or []] == [f"c{i}" for i in range(15, 8, -1)]
-    for index, key, _ in decision.new or []:
-        core.hand_out(index, key)
+    if decision.new:
+        core.handing(decision.new)
     assert core.cursor().position == 17
     assert core.plan().need == 3  # snapshot index 17 is record 20 now
     rest = core.accept(core.request(3), src.payload(3, 10))
@@ -280,8 +280,8 @@ def test_a_short_first_page_that_says_more_follow_is_a_capped_page_size() -> Non
     core = new_core("meta")
     decision = core.accept(core.request(1), src.payload(1, 10))
     assert decision.restart and core.size == 7 and core.cursor().server_page_size == 7
-    for index, key, _ in decision.new or []:
-        core.hand_out(index, key)
+    if decision.new:
+        core.handing(decision.new)
     assert drive(core, src) == [r["id"] for r in src.rows][7:]
 
 

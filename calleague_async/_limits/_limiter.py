@@ -11,7 +11,6 @@ would fails at once with :class:`LimiterTimeoutError`, saying which reply taught
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import hashlib
 import logging
@@ -19,7 +18,7 @@ import math
 import random
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from multidict import istr
@@ -71,19 +70,25 @@ def scope_id(api_key: str, scope: str | None = None) -> str:
     return hashlib.sha256(source.encode()).hexdigest()[:32]
 
 
-@contextlib.contextmanager
-def queueing(max_wait: float | None = BATCH_MAX_WAIT) -> Iterator[None]:
+class queueing:  # noqa: N801 - used as a function: `with queueing(max_wait):`
     """Requests made inside queue by design (a batch of calls, the pages of a listing).
 
     Their place in the queue is not held against them: ``max_wait`` bounds only the wait once
     a request is first in line (a pause the server asked for, a slow pace), and never less
-    than the session's own ``max_wait``; ``None`` waits as long as the server says.
+    than the session's own ``max_wait``; ``None`` waits as long as the server says. A class,
+    not a generator: a listing enters one per page.
     """
-    token = _BATCH.set((max_wait,))
-    try:
-        yield
-    finally:
-        _BATCH.reset(token)
+
+    __slots__ = ("_mark", "_token")
+
+    def __init__(self, max_wait: float | None = BATCH_MAX_WAIT) -> None:
+        self._mark = (max_wait,)
+
+    def __enter__(self) -> None:
+        self._token = _BATCH.set(self._mark)
+
+    def __exit__(self, *exc: object) -> None:
+        _BATCH.reset(self._token)
 
 
 # istr: aiohttp's case-insensitive headers look these up without case-folding them each time.

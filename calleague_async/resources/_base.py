@@ -138,16 +138,10 @@ def list_pager(
     async def send_page(
         page: int, size: int, fast: Callable[[bytes], ListPayload | None] | None
     ) -> ListPayload:
-        params = {**query, **ask(page, size)}
-        if session._limiter is None:  # nothing to queue behind (the mark costs a context)
-            payload: ListPayload = await session._send(
-                route, params=params, expect=read, options=options, fast=fast
-            )
-            return payload
         # A listing queues behind the rate limit by design, like a batch (see queueing()).
         with queueing():
-            payload = await session._send(
-                route, params=params, expect=read, options=options, fast=fast
+            payload: ListPayload = await session._send(
+                route, params={**query, **ask(page, size)}, expect=read, options=options, fast=fast
             )
         return payload
 
